@@ -1,0 +1,43 @@
+# NOTE-RCNN: every target sets itself up on a fresh clone (venv, protos).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PROTO_SRC := $(wildcard protos/*.proto)
+PROTO_GEN := $(patsubst protos/%.proto,object_detection_note/protos/%_pb2.py,$(PROTO_SRC))
+
+CONFIG ?= configs/synthetic.config
+MODEL_DIR ?= runs/synthetic
+DATA_DIR ?= data/synthetic
+SEED ?= 0
+PYTEST_ARGS ?=
+
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: venv protos test data iterate bench ablation clean
+
+venv: $(STAMP)
+
+# Reinstalls only when the package definition changes.
+$(STAMP): setup.py pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+protos: $(STAMP) $(PROTO_GEN)
+
+$(PROTO_GEN) &: $(PROTO_SRC) build_protos.py | $(STAMP)
+	$(PY) build_protos.py
+
+test: protos
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests
+
+data: protos
+	$(PY) pipelines/create_synthetic_tfrecords.py --output_dir=$(DATA_DIR) --seed=$(SEED)
+
+iterate: protos
+	$(PY) -m object_detection_note.iterate --pipeline_config_path=$(CONFIG) --model_dir=$(MODEL_DIR)
+
+clean:
+	rm -rf build dist *.egg-info object_detection_note/protos/*_pb2.py

@@ -1,0 +1,123 @@
+"""Every string key of the project, in one place.
+
+Groups:
+  * ``TfExampleFields``: keys of serialized ``tf.train.Example`` records. The
+    OD API keys are kept verbatim so records written by the OD API's dataset
+    tools read here and the other way round; NOTE adds ``image/note/*``.
+  * ``InputFields``: keys of the tensor dicts produced by the tf.data input
+    pipeline (one example, or a batch with a leading batch dimension).
+  * ``DetectionFields``: keys of postprocessed detections (OD API names, also
+    the SavedModel's output signature).
+  * ``PredictionFields``: keys of the raw ``predict`` output of the model.
+  * ``LossKeys``: keys of the loss dict (OD API style ``Loss/...`` names).
+  * ``Splits``: dataset split names written by the converters.
+"""
+
+
+class TfExampleFields:
+  """Keys of a detection ``tf.train.Example`` (OD API + NOTE extensions)."""
+  image_encoded = 'image/encoded'
+  image_format = 'image/format'
+  filename = 'image/filename'
+  source_id = 'image/source_id'
+  key = 'image/key/sha256'
+  height = 'image/height'
+  width = 'image/width'
+  # Boxes, normalised to [0, 1] by image height/width.
+  object_bbox_ymin = 'image/object/bbox/ymin'
+  object_bbox_xmin = 'image/object/bbox/xmin'
+  object_bbox_ymax = 'image/object/bbox/ymax'
+  object_bbox_xmax = 'image/object/bbox/xmax'
+  object_class_label = 'image/object/class/label'
+  object_class_text = 'image/object/class/text'
+  object_is_crowd = 'image/object/is_crowd'
+  object_difficult = 'image/object/difficult'
+  # Image-level labels (the annotation set A of the paper).
+  image_class_label = 'image/class/label'
+  image_class_text = 'image/class/text'
+  # NOTE: 0 for seed (ground-truth) examples, 1 for mined ones.
+  is_mined = 'image/note/is_mined'
+  # NOTE: ground-truth boxes stripped from image-level sets. Used only to score
+  # mining precision/recall; never read by training.
+  hidden_bbox_ymin = 'image/note/hidden/bbox/ymin'
+  hidden_bbox_xmin = 'image/note/hidden/bbox/xmin'
+  hidden_bbox_ymax = 'image/note/hidden/bbox/ymax'
+  hidden_bbox_xmax = 'image/note/hidden/bbox/xmax'
+  hidden_class_label = 'image/note/hidden/class/label'
+  hidden_class_text = 'image/note/hidden/class/text'
+  # NOTE: score of each mined box (for auditing; training ignores it).
+  object_score = 'image/note/object/score'
+
+
+class InputFields:
+  """Keys of the input pipeline's tensor dicts.
+
+  Shapes are per example; batching adds a leading ``[batch]`` dimension.
+  """
+  image = 'image'  # float32 [H, W, 3], raw pixel values in [0, 255].
+  original_image_spatial_shape = 'original_image_spatial_shape'  # int32 [2]
+  true_image_shape = 'true_image_shape'  # int32 [3]: unpadded resized shape.
+  source_id = 'source_id'  # string []
+  groundtruth_boxes = 'groundtruth_boxes'  # float32 [max_boxes, 4] normalised
+  groundtruth_classes = 'groundtruth_classes'  # int32 [max_boxes], 1-based ids
+  groundtruth_weights = 'groundtruth_weights'  # float32 [max_boxes], 1 valid
+  num_groundtruth_boxes = 'num_groundtruth_boxes'  # int32 []
+  image_level_labels = 'image_level_labels'  # float32 [num_classes] k-hot
+  is_mined = 'is_mined'  # float32 []: 1.0 for mined examples.
+
+
+class DetectionFields:
+  """Keys of postprocessed detections (OD API names)."""
+  detection_boxes = 'detection_boxes'  # float32 [B, max_det, 4] normalised
+  detection_scores = 'detection_scores'  # float32 [B, max_det]
+  detection_classes = 'detection_classes'  # float32 [B, max_det] label ids
+  num_detections = 'num_detections'  # float32 [B]
+  raw_detection_boxes = 'raw_detection_boxes'  # float32 [B, P, 4]
+  raw_detection_scores = 'raw_detection_scores'  # float32 [B, P, C+1]
+  detection_multiclass_scores = 'detection_multiclass_scores'  # [B, max, C+1]
+
+
+class PredictionFields:
+  """Keys of the model's ``predict`` output dict."""
+  image_shape = 'image_shape'
+  anchors = 'anchors'
+  rpn_box_encodings = 'rpn_box_encodings'
+  rpn_objectness_logits = 'rpn_objectness_logits'
+  rpn_objectness_logits_a = 'rpn_objectness_logits_a'
+  proposal_boxes = 'proposal_boxes'
+  num_proposals = 'num_proposals'
+  box_classifier_features = 'box_classifier_features'
+  refined_box_encodings = 'refined_box_encodings'
+  class_logits = 'class_logits'
+  class_logits_a = 'class_logits_a'
+  class_logits_s = 'class_logits_s'
+
+
+class LossKeys:
+  """Keys of the loss dict, OD API naming."""
+  rpn_localization = 'Loss/RPNLoss/localization_loss'
+  rpn_objectness = 'Loss/RPNLoss/objectness_loss'
+  rpn_objectness_a = 'Loss/RPNLoss/objectness_loss_a'
+  box_localization = 'Loss/BoxClassifierLoss/localization_loss'
+  box_classification = 'Loss/BoxClassifierLoss/classification_loss'
+  box_classification_a = 'Loss/BoxClassifierLoss/classification_loss_a'
+  distillation = 'Loss/BoxClassifierLoss/distillation_loss'
+  regularization = 'Loss/regularization_loss'
+  total = 'Loss/total_loss'
+
+
+class Splits:
+  """Dataset split names (file prefixes) written by every converter."""
+  source_train = 'source_train'
+  source_val = 'source_val'
+  seed = 'seed'
+  image_level = 'image_level'
+  target_val = 'target_val'
+  all = (source_train, source_val, seed, image_level, target_val)
+
+
+class DatasetFiles:
+  """File names written beside the split shards."""
+  source_label_map = 'source_label_map.pbtxt'
+  target_label_map = 'target_label_map.pbtxt'
+  manifest = 'manifest.json'
