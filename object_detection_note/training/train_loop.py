@@ -1,0 +1,173 @@
+"""The training loop behind ``model_main_tf2`` and the iterate driver.
+
+``train_loop`` builds the model, optimizer and input pipeline from a pipeline
+config under a ``tf.distribute`` strategy, restores ``<model_dir>`` (resume:
+the step counter continues) or else the config's ``fine_tune_checkpoint``,
+and runs compiled train steps, writing checkpoints, TensorBoard scalars
+(every loss key, learning rate, steps/s) and a progress line with ETA.
+
+A non-finite loss stops training with ``NonFiniteLossError`` naming the step
+and the loss keys, before any checkpoint of the broken state is written.
+"""
+import time
+
+from absl import logging
+import tensorflow as tf
+
+from object_detection_note.builders import model_builder
+from object_detection_note.builders import optimizer_builder
+from object_detection_note.core import config_util
+from object_detection_note.core.fields import LossKeys
+from object_detection_note.data import inputs
+from object_detection_note.training import checkpoints
+from object_detection_note.training import progress
+
+
+class NonFiniteLossError(RuntimeError):
+  """Raised when a loss becomes NaN or Inf; names the step and the keys."""
+
+
+def check_finite(step, loss_values):
+  """Raises NonFiniteLossError if any value in ``loss_values`` is not finite.
+
+  Args:
+    step: the 1-based number of the step that produced the values.
+    loss_values: dict of loss key → python float.
+  """
+  bad = sorted(k for k, v in loss_values.items() if v != v or abs(v) == float('inf'))
+  if bad:
+    raise NonFiniteLossError(
+        'training stopped at step %d: non-finite loss in %s (%s); the last '
+        'checkpoint before this step is intact' %
+        (step, ', '.join(bad),
+         ', '.join('%s=%r' % (k, loss_values[k]) for k in bad)))
+
+
+def _clip_gradients(gradients, clip_norm):
+  if clip_norm and clip_norm > 0:
+    gradients, _ = tf.clip_by_global_norm(gradients, clip_norm)
+  return gradients
+
+
+class Trainer:
+  """Owns the model, optimizer, step counter and the compiled train step.
+
+  Args:
+    configs: dict from ``config_util.get_configs_from_pipeline_file``.
+    strategy: a ``tf.distribute.Strategy``.
+    jit_compile: compile the step with XLA (the TPU shape discipline).
+    source_model: optional frozen source detector for distillation.
+  """
+
+  def __init__(self, configs, strategy, jit_compile=False, source_model=None):
+    self._configs = configs
+    self._strategy = strategy
+    train_config = configs['train_config']
+    with strategy.scope():
+      self.model = model_builder.build(
+          configs['model'], is_training=True, note_config=configs['note'],
+          source_model=source_model)
+      self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                     name='global_step')
+      self.optimizer, self.learning_rate = optimizer_builder.build(
+          train_config.optimizer)
+    self._clip_norm = train_config.gradient_clipping_by_norm
+    self._step_fn = tf.function(self._replica_step, jit_compile=jit_compile)
+
+  def _replica_step(self, batch):
+    with tf.GradientTape() as tape:
+      losses = self.model.compute_losses(batch, training=True)
+      total = losses[LossKeys.total]
+      scaled = total / self._strategy.num_replicas_in_sync
+    variables = self.model.trainable_variables
+    gradients = tape.gradient(scaled, variables)
+    gradients = _clip_gradients(gradients, self._clip_norm)
+    self.optimizer.apply_gradients(
+        [(g, v) for g, v in zip(gradients, variables) if g is not None])
+    return losses
+
+  @tf.function
+  def distributed_step(self, batch):
+    per_replica = self._strategy.run(self._step_fn, args=(batch,))
+    losses = {k: self._strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+              for k, v in per_replica.items()}
+    self.global_step.assign_add(1)
+    return losses
+
+  def dataset(self, input_config=None):
+    """The distributed training dataset (per-replica batches)."""
+    train_config = self._configs['train_config']
+    input_config = input_config or self._configs['train_input_config']
+    replicas = self._strategy.num_replicas_in_sync
+    if train_config.batch_size % replicas:
+      raise ValueError('train_config.batch_size (%d) must be divisible by the '
+                       'number of replicas (%d)' % (train_config.batch_size,
+                                                    replicas))
+    per_replica = train_config.batch_size // replicas
+
+    def dataset_fn(input_context):
+      return inputs.build_dataset(input_config, self._configs['model'],
+                                  per_replica, True, train_config,
+                                  input_context)
+    return self._strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
+               checkpoint_every_n=1000, checkpoint_max_to_keep=7,
+               record_summaries=True, strategy=None, jit_compile=False,
+               config_override=None, log_every_n=None, source_model=None):
+  """Trains until ``num_train_steps`` (or train_config.num_steps) are done.
+
+  Returns:
+    dict of the last step's loss values (python floats), plus 'step'.
+  """
+  configs = config_util.get_configs_from_pipeline_file(pipeline_config_path,
+                                                       config_override)
+  config_util.check_input_paths(configs['train_input_config'],
+                                pipeline_config_path, 'train_input_reader')
+  strategy = strategy or tf.distribute.get_strategy()
+  trainer = Trainer(configs, strategy, jit_compile, source_model)
+  total_steps = int(num_train_steps or configs['train_config'].num_steps)
+  if total_steps <= 0:
+    raise ValueError('%s: set train_config.num_steps or --num_train_steps' %
+                     pipeline_config_path)
+  tf.io.gfile.makedirs(model_dir)
+  manager = checkpoints.restore_or_initialize(
+      trainer, model_dir, configs['train_config'], checkpoint_max_to_keep)
+  config_util.save_pipeline_config(
+      config_util.create_pipeline_proto_from_configs(configs), model_dir)
+  step = int(trainer.global_step.numpy())
+  if step >= total_steps:
+    logging.info('model_dir %s is already at step %d >= %d: nothing to do',
+                 model_dir, step, total_steps)
+    return {'step': step}
+  log_every_n = log_every_n or max(1, min(100, checkpoint_every_n))
+  writer = (tf.summary.create_file_writer(model_dir + '/train')
+            if record_summaries else tf.summary.create_noop_writer())
+  meter = progress.RateMeter(total=total_steps)
+  meter.reset(step)
+  values = {}
+  logging.info('training %s from step %d to %d', model_dir, step, total_steps)
+  with writer.as_default():
+    for batch in trainer.dataset():
+      losses = trainer.distributed_step(batch)
+      step = int(trainer.global_step.numpy())
+      values = {k: float(v) for k, v in losses.items()}
+      check_finite(step, values)
+      if step % log_every_n == 0 or step == total_steps:
+        rate = meter.rate(step)
+        for key, value in values.items():
+          tf.summary.scalar(key, value, step=step)
+        tf.summary.scalar('learning_rate',
+                          float(trainer.learning_rate(trainer.optimizer.iterations)),
+                          step=step)
+        tf.summary.scalar('steps_per_sec', rate, step=step)
+        logging.info('step %s loss %.4f', meter.status(step),
+                     values[LossKeys.total])
+      if step % checkpoint_every_n == 0 or step >= total_steps:
+        manager.save(checkpoint_number=step)
+      if step >= total_steps:
+        break
+  writer.flush()
+  values['step'] = step
+  return values
