@@ -91,6 +91,11 @@ class PredictionFields:
   class_logits = 'class_logits'
   class_logits_a = 'class_logits_a'
   class_logits_s = 'class_logits_s'
+  # Training only: targets of the sampled proposals, and the frozen source
+  # detector's class distribution on them (distillation).
+  proposal_class_targets = 'proposal_class_targets'
+  proposal_box_targets = 'proposal_box_targets'
+  source_class_probabilities = 'source_class_probabilities'
 
 
 class LossKeys:
@@ -121,3 +126,9 @@ class DatasetFiles:
   source_label_map = 'source_label_map.pbtxt'
   target_label_map = 'target_label_map.pbtxt'
   manifest = 'manifest.json'
+
+
+class CategoryFields:
+  """Keys of an OD API category dict (label_map_util, COCO-style eval)."""
+  id = 'id'
+  name = 'name'

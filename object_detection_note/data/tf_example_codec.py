@@ -168,3 +168,13 @@ def encode_image(pixels: np.ndarray, image_format: str = 'png') -> bytes:
   fmt = {'png': 'PNG', 'jpeg': 'JPEG', 'jpg': 'JPEG'}[image_format.lower()]
   Image.fromarray(np.asarray(pixels, np.uint8)).save(buffer, format=fmt)
   return buffer.getvalue()
+
+
+def serialize_record(record: DetectionRecord) -> bytes:
+  """Serialized tf.Example bytes, deterministic across processes.
+
+  ``tf.train.Features`` is a protobuf map, whose default serialization order
+  may differ between processes; deterministic serialization sorts it, so the
+  same record always gives the same bytes (byte-identical shards).
+  """
+  return record_to_example(record).SerializeToString(deterministic=True)

@@ -8,7 +8,6 @@ images of the image-level set (also the images that yielded no box).
 ``MiningStats`` accumulates per-image counts (per category too) and merges,
 so a distributed job can combine partial results.
 """
-import collections
 import dataclasses
 
 import numpy as np
@@ -63,8 +62,10 @@ class MiningStats:
   mined_boxes: int = 0
   true_positives: int = 0
   hidden_boxes: int = 0
-  per_category: dict = dataclasses.field(
-      default_factory=lambda: collections.defaultdict(lambda: [0, 0, 0]))
+  per_category: dict = dataclasses.field(default_factory=dict)
+
+  def _category(self, label):
+    return self.per_category.setdefault(int(label), [0, 0, 0])
 
   def add_image(self, mined_classes, hits, hidden_classes):
     self.images += 1
@@ -75,10 +76,10 @@ class MiningStats:
     self.true_positives += int(np.sum(hits))
     self.hidden_boxes += len(hidden_classes)
     for label, hit in zip(mined_classes, hits):
-      self.per_category[int(label)][0] += 1
-      self.per_category[int(label)][1] += int(hit)
+      self._category(label)[0] += 1
+      self._category(label)[1] += int(hit)
     for label in hidden_classes:
-      self.per_category[int(label)][2] += 1
+      self._category(label)[2] += 1
 
   def merge(self, other):
     merged = MiningStats(
@@ -89,8 +90,9 @@ class MiningStats:
         self.hidden_boxes + other.hidden_boxes)
     for source in (self.per_category, other.per_category):
       for label, counts in source.items():
+        target = merged._category(label)  # pylint: disable=protected-access
         for k in range(3):
-          merged.per_category[label][k] += counts[k]
+          target[k] += counts[k]
     return merged
 
   @staticmethod
