@@ -132,3 +132,27 @@ class CategoryFields:
   """Keys of an OD API category dict (label_map_util, COCO-style eval)."""
   id = 'id'
   name = 'name'
+
+
+class ManifestFields:
+  """Keys of a dataset's ``manifest.json`` (see data/dataset_writer.py)."""
+  format_version = 'format_version'
+  label_maps = 'label_maps'
+  source_categories = 'source_categories'
+  target_categories = 'target_categories'
+  parameters = 'parameters'
+  statistics = 'statistics'
+  splits = 'splits'
+  # Per split:
+  side = 'side'  # 'source' or 'target': the label map of its class ids.
+  images = 'images'
+  boxes = 'boxes'
+  image_level_labels = 'image_level_labels'
+  hidden_boxes = 'hidden_boxes'
+  categories = 'categories'  # {name: {images, boxes, ...}}
+  num_shards = 'num_shards'
+  shards = 'shards'  # [{file, records}]
+  file = 'file'
+  records = 'records'
+  source = 'source'
+  target = 'target'

@@ -1,0 +1,76 @@
+"""Procedural scenes: categories, shapes, layout rules, determinism."""
+import numpy as np
+import pytest
+
+from object_detection_note.data import synthetic_scenes as ss
+
+
+def test_categories_split_half_and_half_and_differ():
+  assert len(ss.CATEGORIES) >= 10
+  assert len(ss.SOURCE_IDS) == len(ss.TARGET_IDS) == 6
+  assert set(ss.SOURCE_IDS).isdisjoint(ss.TARGET_IDS)
+  looks = {(c.shape, c.texture, c.colour) for c in ss.CATEGORIES}
+  assert len(looks) == len(ss.CATEGORIES)
+  assert len({c.name for c in ss.CATEGORIES}) == len(ss.CATEGORIES)
+
+
+@pytest.mark.parametrize('shape', sorted({c.shape for c in ss.CATEGORIES}))
+def test_every_shape_is_a_distinct_nonempty_mask(shape):
+  mask = ss.shape_mask(shape, 32, 32)
+  assert mask.shape == (32, 32) and mask.dtype == bool
+  assert 0.15 < mask.mean() < 0.95
+  for other in {c.shape for c in ss.CATEGORIES} - {shape}:
+    assert (mask != ss.shape_mask(other, 32, 32)).mean() > 0.05, other
+
+
+def test_layout_rules_hold_over_many_scenes():
+  config = ss.SceneConfig()
+  counts, sizes, repeated, mixed = [], [], 0, 0
+  for index in range(60):
+    objects = ss.scene_layout(1, 0, index, config)
+    ids = [o.category_id for o in objects]
+    counts.append(len(objects))
+    repeated += len(ids) > len(set(ids))
+    mixed += bool(set(ids) & set(ss.SOURCE_IDS)) and bool(
+        set(ids) & set(ss.TARGET_IDS))
+    for o in objects:
+      ymin, xmin, ymax, xmax = o.box
+      assert 0 <= ymin < ymax <= config.image_size
+      assert 0 <= xmin < xmax <= config.image_size
+      # The visible box lies inside the object's placement box.
+      assert o.top <= ymin and ymax <= o.top + o.height
+      assert o.left <= xmin and xmax <= o.left + o.width
+      sizes.append(max(o.height, o.width))
+  assert 1 <= min(counts) and max(counts) <= config.max_objects
+  assert max(sizes) / min(sizes) >= 4.0
+  assert repeated >= 20  # many scenes have several instances of a category
+  assert 3 <= mixed <= 30
+
+
+def test_render_is_deterministic_and_uses_layout():
+  image, objects = ss.render_scene(3, 1, 5)
+  again, objects_again = ss.render_scene(3, 1, 5)
+  other, _ = ss.render_scene(3, 1, 6)
+  assert image.shape == (128, 128, 3) and image.dtype == np.uint8
+  np.testing.assert_array_equal(image, again)
+  assert objects == objects_again == ss.scene_layout(3, 1, 5)
+  assert np.abs(image.astype(int) - other).mean() > 10
+
+
+def test_solid_object_is_painted_with_its_colour():
+  config = ss.SceneConfig(noise_std=0.0, min_strokes=0, max_strokes=0)
+  for index in range(40):
+    image, objects = ss.render_scene(0, 0, index, config)
+    solid = [o for o in objects
+             if ss.CATEGORIES[o.category_id - 1].texture == 'solid']
+    if solid:
+      break
+  obj = solid[-1]  # Drawn last of the solid ones; check its centre region.
+  colour = np.asarray(ss.CATEGORIES[obj.category_id - 1].colour)
+  mask = ss.shape_mask(ss.CATEGORIES[obj.category_id - 1].shape, obj.height,
+                       obj.width, obj.angle)
+  window = image[obj.top:obj.top + obj.height, obj.left:obj.left + obj.width]
+  painted = window[mask].astype(float)
+  expected = np.clip(colour * obj.brightness, 0, 255)
+  close = np.all(np.abs(painted - expected) <= 2, axis=1).mean()
+  assert close > 0.5

@@ -1,0 +1,178 @@
+"""End to end: tiny COCO 2017 fixture → the five splits, label maps, manifest."""
+import glob
+import importlib.util
+import json
+import os
+
+from absl import flags
+import numpy as np
+from PIL import Image
+import pytest
+import tensorflow as tf
+
+from object_detection_note.core.fields import DatasetFiles
+from object_detection_note.core.fields import Splits
+from object_detection_note.data import coco17
+from object_detection_note.data import dataset_writer
+from object_detection_note.data import label_map_util
+from object_detection_note.data import tf_example_codec
+
+_PIPELINE = os.path.join(os.path.dirname(__file__), '..', '..', 'pipelines',
+                         'create_coco17_tfrecords.py')
+_spec = importlib.util.spec_from_file_location('create_coco17_tfrecords',
+                                               _PIPELINE)
+pipeline = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(pipeline)
+
+W, H = 32, 24
+VOC_IDS = dict(zip(coco17.VOC_CATEGORY_NAMES,
+                   (1, 2, 3, 4, 5, 6, 7, 9, 16, 17, 18, 19, 20, 21, 44, 62, 63,
+                    64, 67, 72)))
+OTHER = {'zebra': 24, 'giraffe': 25, 'kite': 38, 'oven': 79}
+ALL_IDS = {**VOC_IDS, **OTHER}
+# image id → [(category, [x, y, w, h], iscrowd)]
+TRAIN = {
+    1: [('person', [0, 0, 16, 12], 0), ('zebra', [4, 6, 8, 10], 0),
+        ('person', [0, 0, 32, 24], 1)],
+    2: [('dog', [2, 2, 10, 10], 0)],
+    3: [('zebra', [0, 0, 5, 5], 0), ('zebra', [10, 10, 5, 5], 0)],
+    4: [('giraffe', [0, 0, 5, 5], 0), ('kite', [1, 1, 5, 5], 0)],
+    5: [('kite', [28, 20, 8, 8], 0)],  # clipped to the image
+    6: [('oven', [0, 0, 5, 5], 0)],
+    7: [('oven', [2, 2, 5, 5], 0), ('zebra', [3, 3, 5, 5], 0)],
+    8: [('giraffe', [6, 6, 5, 5], 0)],
+    9: [],
+}
+VAL = {
+    10: [('car', [0, 0, 4, 4], 0), ('oven', [8, 4, 16, 8], 0)],
+    11: [('giraffe', [0, 0, 4, 4], 0)],
+    12: [('cat', [1, 1, 4, 4], 0)],
+}
+
+
+def _write_coco(path, image_dir, images):
+  os.makedirs(image_dir, exist_ok=True)
+  coco = {'categories': [{'id': i, 'name': n} for n, i in ALL_IDS.items()],
+          'images': [], 'annotations': []}
+  for image_id, anns in images.items():
+    name = '%012d.jpg' % image_id
+    Image.new('RGB', (W, H), (image_id * 10, 50, 90)).save(
+        os.path.join(image_dir, name), format='JPEG')
+    coco['images'].append({'id': image_id, 'file_name': name, 'height': H,
+                           'width': W})
+    for category, bbox, crowd in anns:
+      coco['annotations'].append({
+          'id': 100 * image_id + len(coco['annotations']),
+          'image_id': image_id, 'category_id': ALL_IDS[category],
+          'bbox': bbox, 'iscrowd': crowd, 'area': bbox[2] * bbox[3]})
+  with open(path, 'w') as f:
+    json.dump(coco, f)
+
+
+@pytest.fixture(name='coco')
+def _coco(tmp_path):
+  root = str(tmp_path)
+  paths = dict(train_json=os.path.join(root, 'instances_train2017.json'),
+               val_json=os.path.join(root, 'instances_val2017.json'),
+               train_dir=os.path.join(root, 'train2017'),
+               val_dir=os.path.join(root, 'val2017'),
+               out=os.path.join(root, 'out'))
+  _write_coco(paths['train_json'], paths['train_dir'], TRAIN)
+  _write_coco(paths['val_json'], paths['val_dir'], VAL)
+  return paths
+
+
+def _run_main(coco, *extra):
+  flag_values = flags.FlagValues()
+  pipeline.define_flags(flag_values)
+  argv = flag_values([
+      'prog', '--train_annotations_file=' + coco['train_json'],
+      '--val_annotations_file=' + coco['val_json'],
+      '--train_image_dir=' + coco['train_dir'],
+      '--val_image_dir=' + coco['val_dir'], '--output_dir=' + coco['out'],
+      '--seed_images_per_category=1', '--seed=3', '--num_shards=2',
+      '--runner=FnApiRunner'] + list(extra), known_only=True)
+  assert argv == ['prog', '--runner=FnApiRunner']
+  pipeline.main(argv, flag_values)
+
+
+def _read_split(out, split):
+  records = []
+  for path in sorted(glob.glob(dataset_writer.split_file_pattern(out, split))):
+    for serialized in tf.data.TFRecordDataset(path).as_numpy_iterator():
+      records.append(tf_example_codec.example_to_record(serialized))
+  return {r.source_id: r for r in records}
+
+
+def test_end_to_end_splits_boxes_label_maps_manifest(coco):
+  _run_main(coco)
+  out = coco['out']
+  splits = {s: _read_split(out, s) for s in Splits.all}
+  assert sorted(splits[Splits.source_train]) == ['1', '2']
+  assert sorted(splits[Splits.source_val]) == ['10', '12']
+  assert sorted(splits[Splits.target_val]) == ['10', '11']
+  train_target = sorted(list(splits[Splits.seed]) +
+                        list(splits[Splits.image_level]), key=int)
+  assert train_target == ['1', '3', '4', '5', '6', '7', '8']
+  assert len(splits[Splits.seed]) == 4  # round(1.0 * 4 target categories)
+
+  # Image 1 has both sides: person (crowd dropped) / zebra.
+  person = splits[Splits.source_train]['1']
+  assert person.classes.tolist() == [1] and person.class_texts == ['person']
+  np.testing.assert_allclose(person.boxes, [[0, 0, 12 / H, 16 / W]])
+  assert splits[Splits.source_train]['2'].classes.tolist() == [11]  # dog
+  with open(os.path.join(coco['train_dir'], '000000000002.jpg'), 'rb') as f:
+    assert splits[Splits.source_train]['2'].image_bytes == f.read()
+  assert splits[Splits.source_train]['2'].image_format == 'jpeg'
+  oven = splits[Splits.target_val]['10']
+  assert oven.classes.tolist() == [4] and oven.class_texts == ['oven']
+  np.testing.assert_allclose(oven.boxes, [[4 / H, 8 / W, 12 / H, 24 / W]])
+
+  target_of = {'1': [('zebra', [6 / H, 4 / W, 16 / H, 12 / W])],
+               '5': [('kite', [20 / H, 28 / W, 1.0, 1.0])]}
+  for image_id, expected in target_of.items():
+    if image_id in splits[Splits.image_level]:
+      r = splits[Splits.image_level][image_id]
+      assert r.boxes.shape == (0, 4) and r.is_mined == 0
+      assert r.image_label_texts == [n for n, _ in expected]
+      assert r.hidden_class_texts == [n for n, _ in expected]
+      np.testing.assert_allclose(r.hidden_boxes, [b for _, b in expected],
+                                 atol=1e-6)
+    else:
+      r = splits[Splits.seed][image_id]
+      assert r.class_texts == [n for n, _ in expected]
+      np.testing.assert_allclose(r.boxes, [b for _, b in expected], atol=1e-6)
+  for r in splits[Splits.image_level].values():
+    assert r.classes.size == 0 and r.hidden_classes.size > 0
+    assert r.image_labels.tolist() == sorted(set(r.hidden_classes.tolist()))
+
+  source_map = label_map_util.get_id_to_name(
+      os.path.join(out, DatasetFiles.source_label_map))
+  assert source_map[1] == 'person' and source_map[20] == 'tv'
+  assert len(source_map) == 20
+  assert label_map_util.get_id_to_name(
+      os.path.join(out, DatasetFiles.target_label_map)) == {
+          1: 'zebra', 2: 'giraffe', 3: 'kite', 4: 'oven'}
+
+  manifest = dataset_writer.read_manifest(out)
+  assert manifest['parameters']['seed_images_per_category'] == 1.0
+  assert manifest['statistics']['train']['crowd_boxes_dropped'] == 1
+  assert manifest['statistics']['train']['clipped_boxes'] == 1
+  assert manifest['statistics']['train']['images_without_boxes'] == 1
+  level = manifest['splits'][Splits.image_level]
+  assert level['images'] == 3 and level['boxes'] == 0
+  assert level['hidden_boxes'] == sum(
+      r.hidden_classes.size for r in splits[Splits.image_level].values())
+  assert manifest['splits'][Splits.source_train]['boxes'] == 2
+  assert manifest['splits'][Splits.target_val]['categories']['oven'][
+      'boxes'] == 1
+  for split in Splits.all:
+    assert manifest['splits'][split]['num_shards'] == 2
+
+
+def test_missing_image_file_is_named(coco):
+  os.remove(os.path.join(coco['val_dir'], '000000000011.jpg'))
+  with pytest.raises(Exception, match='000000000011.jpg'):
+    _run_main(coco)
+  # Nothing claims completion.
+  assert not os.path.exists(os.path.join(coco['out'], DatasetFiles.manifest))
