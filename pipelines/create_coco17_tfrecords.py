@@ -20,8 +20,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from object_detection_note.data import beam_io
 from object_detection_note.data import coco17
-from object_detection_note.data import dataset_writer
 
 
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
@@ -61,7 +61,7 @@ def main(argv, flag_values: flags.FlagValues = flags.FLAGS) -> None:
       seed_images_per_category=f.seed_images_per_category,
       seed=f.seed,
       num_shards=f.num_shards,
-      options=dataset_writer.pipeline_options(argv[1:]))
+      options=beam_io.pipeline_options(argv[1:]))
   logging.info('COCO 2017 NOTE-RCNN dataset written to %s', f.output_dir)
 
 

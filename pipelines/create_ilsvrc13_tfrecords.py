@@ -47,6 +47,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from object_detection_note.core.fields import Splits
+from object_detection_note.data import beam_io
 from object_detection_note.data import dataset_writer
 from object_detection_note.data import ilsvrc13
 
@@ -213,7 +214,7 @@ def create_dataset(output_dir: str,
     return origin, ilsvrc13.parse_image(name, image_dir, annotation_dir,
                                         **parse_options)
 
-  options = options or dataset_writer.pipeline_options([])
+  options = options or beam_io.pipeline_options([])
   with beam.Pipeline(options=options) as pipeline:
     split_out = (
         pipeline
@@ -319,7 +320,7 @@ def main(argv, flag_values: flags.FlagValues = flags.FLAGS) -> None:
       clip_tolerance_pixels=f.clip_tolerance_pixels,
       invalid_annotation_policy=f.invalid_annotation_policy,
       num_shards=f.num_shards,
-      options=dataset_writer.pipeline_options(argv[1:]))
+      options=beam_io.pipeline_options(argv[1:]))
   logging.info('ILSVRC 2013 NOTE-RCNN dataset written to %s', f.output_dir)
 
 

@@ -46,6 +46,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 import tensorflow as tf
 
 from object_detection_note.core.fields import Splits
+from object_detection_note.data import beam_io
 from object_detection_note.data import dataset_writer
 from object_detection_note.data import ilsvrc13
 from object_detection_note.data import label_map_util
@@ -227,7 +228,7 @@ def create_dataset(output_dir: str,
       'invalid_image_policy': invalid_image_policy, 'num_shards': num_shards,
   }
 
-  options = options or dataset_writer.pipeline_options([])
+  options = options or beam_io.pipeline_options([])
   with beam.Pipeline(options=options) as pipeline:
     rows = [
         pipeline
@@ -304,7 +305,7 @@ def main(argv, flag_values: flags.FlagValues = flags.FLAGS) -> None:
       f.target_label_map, class_name_map=f.class_name_map,
       source_label_map=f.source_label_map,
       invalid_image_policy=f.invalid_image_policy, num_shards=f.num_shards,
-      options=dataset_writer.pipeline_options(argv[1:]))
+      options=beam_io.pipeline_options(argv[1:]))
   logging.info('OpenImages image-level set written to %s', f.output_dir)
 
 

@@ -19,7 +19,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from object_detection_note.data import dataset_writer
+from object_detection_note.data import beam_io
 from object_detection_note.data import synthetic_dataset
 from object_detection_note.data import synthetic_scenes
 
@@ -67,7 +67,7 @@ def main(argv, flag_values: flags.FlagValues = flags.FLAGS) -> None:
       seed_images_per_category=f.seed_images_per_category,
       config=config,
       num_shards=f.num_shards,
-      options=dataset_writer.pipeline_options(argv[1:]))
+      options=beam_io.pipeline_options(argv[1:]))
   logging.info('Synthetic dataset written to %s', f.output_dir)
 
 

@@ -13,7 +13,22 @@ import hashlib
 import uuid
 
 import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import StandardOptions
 import tensorflow as tf
+
+# Beam's DirectRunner may try to download its Prism engine at run time; the
+# in-process FnApiRunner (DirectRunner's own fallback) never downloads.
+DEFAULT_LOCAL_RUNNER = 'FnApiRunner'
+
+
+def pipeline_options(beam_argv) -> PipelineOptions:
+  """Beam options from command-line leftovers; local runner by default."""
+  options = PipelineOptions(list(beam_argv))
+  standard = options.view_as(StandardOptions)
+  if not standard.runner:
+    standard.runner = DEFAULT_LOCAL_RUNNER
+  return options
 
 
 def shard_path(prefix: str, index: int, num_shards: int) -> str:

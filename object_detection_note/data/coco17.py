@@ -48,6 +48,7 @@ import tensorflow as tf
 
 from object_detection_note.core.fields import Splits
 from object_detection_note.data import dataset_splits
+from object_detection_note.data import beam_io
 from object_detection_note.data import dataset_writer
 from object_detection_note.data.tf_example_codec import DetectionRecord
 
@@ -243,7 +244,7 @@ def create_dataset(output_dir: str,
       'seed': seed,
       'num_shards': num_shards,
   }
-  options = options or dataset_writer.pipeline_options([])
+  options = options or beam_io.pipeline_options([])
   pairs = [(split, r) for split in sorted(splits) for r in splits[split]]
   with beam.Pipeline(options=options) as pipeline:
     _ = (pipeline

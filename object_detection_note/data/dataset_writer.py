@@ -52,8 +52,6 @@ import uuid
 
 from absl import logging
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.options.pipeline_options import StandardOptions
 import tensorflow as tf
 
 from object_detection_note.core.fields import CategoryFields
@@ -77,7 +75,6 @@ MANIFEST_FORMAT_VERSION = 1
 # Runner used when the command line names none. Beam's 'DirectRunner' first
 # tries to download a Prism binary from the internet; 'FnApiRunner' is the
 # in-process engine DirectRunner falls back to, without that download.
-DEFAULT_LOCAL_RUNNER = 'FnApiRunner'
 _COUNT_KEYS = (M.images, M.boxes, M.image_level_labels, M.hidden_boxes)
 
 
@@ -89,15 +86,6 @@ def split_prefix(output_dir: str, split: str) -> str:
 def split_file_pattern(output_dir: str, split: str) -> str:
   """Glob of every shard of a split (for input readers)."""
   return beam_io.shard_pattern(split_prefix(output_dir, split))
-
-
-def pipeline_options(beam_argv: Sequence[str]) -> PipelineOptions:
-  """Beam options from command-line leftovers; local runner by default."""
-  options = PipelineOptions(list(beam_argv))
-  standard = options.view_as(StandardOptions)
-  if not standard.runner:
-    standard.runner = DEFAULT_LOCAL_RUNNER
-  return options
 
 
 def _zero_counts():
@@ -436,9 +424,9 @@ def write_dataset(records_by_split: Mapping[str, Sequence[
                   parameters: Optional[Mapping[str, Any]] = None,
                   statistics: Optional[Mapping[str, Any]] = None,
                   num_shards: Union[int, Mapping[str, int]] = 1,
-                  options: Optional[PipelineOptions] = None) -> None:
+                  options=None) -> None:
   """Runs ``WriteDetectionDataset`` on in-memory record lists."""
-  options = options or pipeline_options([])
+  options = options or beam_io.pipeline_options([])
   pairs = [(split, r) for split in sorted(records_by_split)
            for r in records_by_split[split]]
   with beam.Pipeline(options=options) as pipeline:

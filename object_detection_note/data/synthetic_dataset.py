@@ -35,6 +35,7 @@ import numpy as np
 
 from object_detection_note.core.fields import Splits
 from object_detection_note.data import dataset_splits
+from object_detection_note.data import beam_io
 from object_detection_note.data import dataset_writer
 from object_detection_note.data import synthetic_scenes
 from object_detection_note.data import tf_example_codec
@@ -155,7 +156,7 @@ def create_dataset(output_dir: str,
       'val_images_on_both_sides': _both_sides(
           splits, Splits.source_val, (Splits.target_val,)),
   }
-  options = options or dataset_writer.pipeline_options([])
+  options = options or beam_io.pipeline_options([])
   pairs = [(split, r) for split in sorted(splits) for r in splits[split]]
   with beam.Pipeline(options=options) as pipeline:
     _ = (pipeline

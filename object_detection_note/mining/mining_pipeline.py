@@ -220,7 +220,8 @@ def run_mining(input_pattern, output_dir, detector_spec, score_threshold,
   """
   tf.io.gfile.makedirs(output_dir)
   metrics_path = os.path.join(output_dir, METRICS_FILE)
-  with beam.Pipeline(options=pipeline_options) as pipeline:
+  options = pipeline_options or beam_io.pipeline_options([])
+  with beam.Pipeline(options=options) as pipeline:
     build_mining_pipeline(pipeline, input_pattern,
                           os.path.join(output_dir, output_name), metrics_path,
                           detector_spec, score_threshold, id_to_name,

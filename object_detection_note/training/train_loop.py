@@ -9,7 +9,6 @@ and runs compiled train steps, writing checkpoints, TensorBoard scalars
 A non-finite loss stops training with ``NonFiniteLossError`` naming the step
 and the loss keys, before any checkpoint of the broken state is written.
 """
-import time
 
 from absl import logging
 import tensorflow as tf

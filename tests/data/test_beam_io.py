@@ -6,8 +6,8 @@ from object_detection_note.data import beam_io
 
 
 def _run(prefix, keys, num_shards, direct_num_workers=1):
-  options = beam.options.pipeline_options.PipelineOptions(
-      flags=[], direct_num_workers=direct_num_workers, direct_running_mode='in_memory')
+  options = beam_io.pipeline_options(
+      ['--direct_num_workers=%d' % direct_num_workers])
   with beam.Pipeline(options=options) as pipeline:
     _ = (pipeline
          | beam.Create([(k, k.encode() * 3) for k in keys])

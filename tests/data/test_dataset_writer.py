@@ -10,6 +10,7 @@ from object_detection_note.core.fields import DatasetFiles
 from object_detection_note.core.fields import Splits
 from object_detection_note.data import beam_io
 from object_detection_note.data import dataset_splits
+from object_detection_note.data import beam_io
 from object_detection_note.data import dataset_writer
 from object_detection_note.data import label_map_util
 from object_detection_note.data import tf_example_codec
@@ -138,10 +139,10 @@ def test_unknown_split_rejected(tmp_path):
 
 
 def test_pipeline_options_default_to_local_runner():
-  options = dataset_writer.pipeline_options(['--direct_num_workers=2'])
+  options = beam_io.pipeline_options(['--direct_num_workers=2'])
   assert options.get_all_options()['runner'] == 'FnApiRunner'
   assert options.get_all_options()['direct_num_workers'] == 2
-  explicit = dataset_writer.pipeline_options(['--runner=DirectRunner'])
+  explicit = beam_io.pipeline_options(['--runner=DirectRunner'])
   assert explicit.get_all_options()['runner'] == 'DirectRunner'
   assert dataset_writer.split_file_pattern('/d', 'seed') == (
       beam_io.shard_pattern('/d/seed.tfrecord'))
@@ -151,7 +152,7 @@ def test_dict_of_pcollections_input_and_duplicate_ids(tmp_path):
   import apache_beam as beam  # pylint: disable=g-import-not-at-top
   out = str(tmp_path / 'dict')
   splits = _splits()
-  with beam.Pipeline(options=dataset_writer.pipeline_options([])) as p:
+  with beam.Pipeline(options=beam_io.pipeline_options([])) as p:
     inputs = {s: p | 'Create_' + s >> beam.Create(rs)
               for s, rs in splits.items()}
     computed = p | 'Stats' >> beam.Create([{'bad_files': 2}])

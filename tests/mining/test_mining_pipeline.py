@@ -3,7 +3,6 @@ import json
 import os
 import sys
 
-import apache_beam as beam
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -49,9 +48,10 @@ def _run(tmp_path, name, workers, monkeypatch):
   monkeypatch.setenv('PYTHONPATH', os.path.dirname(__file__) + os.pathsep +
                      os.environ.get('PYTHONPATH', ''))
   pattern = _write_input(str(tmp_path), _records())
-  options = beam.options.pipeline_options.PipelineOptions(
-      flags=[], direct_num_workers=workers,
-      direct_running_mode='multi_processing' if workers > 1 else 'in_memory')
+  options = beam_io.pipeline_options([
+      '--direct_num_workers=%d' % workers,
+      '--direct_running_mode=%s' % ('multi_processing' if workers > 1
+                                    else 'in_memory')])
   out_dir = str(tmp_path / name)
   metrics = mining_pipeline.run_mining(
       pattern, out_dir, SPEC, score_threshold=0.9,
