@@ -183,6 +183,30 @@ class NoteFasterRcnn(tf_keras.Model):
     return (self._params.note.distillation_loss_weight > 0 and
             self._source.model is not None)
 
+  # ------------------------------------------------------------ checkpoints
+  def restore_map(self, fine_tune_checkpoint_type):
+    """Sub-objects restored from a fine-tune checkpoint, by attribute name.
+
+    ``detection``: backbone, RPN and second-stage features (the class heads
+    stay new: T^0 initialised from S, paper §3.2). ``full``: every part
+    (T^t initialised from T^{t-1}).
+    """
+    parts = {
+        'first_stage_feature_extractor': self.first_stage_feature_extractor,
+        'second_stage_feature_extractor': self.second_stage_feature_extractor,
+        'rpn_head': self.rpn_head,
+    }
+    if fine_tune_checkpoint_type == 'full':
+      parts['box_predictor'] = self.box_predictor
+    elif fine_tune_checkpoint_type != 'detection':
+      raise ValueError('restore_map: unknown fine_tune_checkpoint_type %r' %
+                       (fine_tune_checkpoint_type,))
+    return parts
+
+  def restore_classification_weights(self, path):
+    """Loads the backbone of a classification network from a local file."""
+    self._extractor.load_classification_weights(path)
+
   # --------------------------------------------------------------- preprocess
   def preprocess(self, images):
     """Resizes (if ``image_size`` is set) and normalises images.

@@ -58,7 +58,8 @@ def restore_fine_tune(model, checkpoint, checkpoint_type):
                checkpoint_type)
 
 
-def restore_or_initialize(trainer, model_dir, train_config, max_to_keep=7):
+def restore_or_initialize(trainer, model_dir, train_config, max_to_keep=7,
+                          build_fn=None):
   """Resumes ``model_dir`` or applies the fine-tune checkpoint.
 
   Args:
@@ -66,6 +67,8 @@ def restore_or_initialize(trainer, model_dir, train_config, max_to_keep=7):
     model_dir: directory of this training job's checkpoints.
     train_config: TrainConfig proto (fine_tune_checkpoint and its type).
     max_to_keep: how many checkpoints the returned manager keeps.
+    build_fn: creates the model's variables (needed before a partial
+      fine-tune restore can be checked).
 
   Returns:
     tf.train.CheckpointManager over ``model_dir``.
@@ -80,7 +83,8 @@ def restore_or_initialize(trainer, model_dir, train_config, max_to_keep=7):
     logging.info('resumed %s at step %d', manager.latest_checkpoint,
                  int(trainer.global_step.numpy()))
   elif train_config.fine_tune_checkpoint:
-    trainer.model.build_variables()
+    if build_fn is not None:
+      build_fn()
     restore_fine_tune(trainer.model, train_config.fine_tune_checkpoint,
                       train_config.fine_tune_checkpoint_type or 'detection')
   return manager

@@ -17,7 +17,9 @@ from object_detection_note.builders import model_builder
 from object_detection_note.builders import optimizer_builder
 from object_detection_note.core import config_util
 from object_detection_note.core.fields import LossKeys
+from object_detection_note import inference
 from object_detection_note.data import inputs
+from object_detection_note.evaluation import eval_loop
 from object_detection_note.training import checkpoints
 from object_detection_note.training import progress
 
@@ -114,8 +116,12 @@ class Trainer:
 def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
                checkpoint_every_n=1000, checkpoint_max_to_keep=7,
                record_summaries=True, strategy=None, jit_compile=False,
-               config_override=None, log_every_n=None, source_model=None):
+               config_override=None, log_every_n=None, source_model=None,
+               eval_every_n=0):
   """Trains until ``num_train_steps`` (or train_config.num_steps) are done.
+
+  With ``eval_every_n > 0`` the model is also evaluated in-process on the
+  first eval input every n steps and at the end (``<model_dir>/eval``).
 
   Returns:
     dict of the last step's loss values (python floats), plus 'step'.
@@ -131,8 +137,10 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
     raise ValueError('%s: set train_config.num_steps or --num_train_steps' %
                      pipeline_config_path)
   tf.io.gfile.makedirs(model_dir)
+  resizer = configs['model'].faster_rcnn.image_resizer
   manager = checkpoints.restore_or_initialize(
-      trainer, model_dir, configs['train_config'], checkpoint_max_to_keep)
+      trainer, model_dir, configs['train_config'], checkpoint_max_to_keep,
+      build_fn=lambda: inference.build_model_inputs(trainer.model, resizer))
   config_util.save_pipeline_config(
       config_util.create_pipeline_proto_from_configs(configs), model_dir)
   step = int(trainer.global_step.numpy())
@@ -165,6 +173,11 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
                      values[LossKeys.total])
       if step % checkpoint_every_n == 0 or step >= total_steps:
         manager.save(checkpoint_number=step)
+      if eval_every_n and (step % eval_every_n == 0 or step >= total_steps):
+        metrics = eval_loop.evaluate_model(trainer.model, configs)
+        eval_loop.write_metrics(metrics, model_dir + '/eval', step)
+        logging.info('step %d: mAP %.4f', step,
+                     metrics['DetectionBoxes_Precision/mAP'])
       if step >= total_steps:
         break
   writer.flush()

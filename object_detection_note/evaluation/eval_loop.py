@@ -1,0 +1,177 @@
+"""Evaluation of a detector on an eval input reader, and of checkpoints.
+
+``evaluate_model`` runs the model over the eval dataset (images resized and
+padded exactly as in training) and scores the detections with COCO metrics
+(``coco_detection_metrics``, default) or LVIS metrics
+(``lvis_detection_metrics``), in pixels of the original images.
+``evaluate_checkpoints`` does it for the checkpoints of a training job (the
+``model_main_tf2 --checkpoint_dir`` mode) and writes
+``<model_dir>/eval/metrics.json`` (atomically) and TensorBoard scalars.
+"""
+import json
+import os
+import time
+import uuid
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+from object_detection_note import inference
+from object_detection_note.builders import model_builder
+from object_detection_note.core import config_util
+from object_detection_note.core.fields import DetectionFields as D
+from object_detection_note.core.fields import InputFields as I
+from object_detection_note.data import inputs
+from object_detection_note.data import label_map_util
+from object_detection_note.evaluation import coco_evaluator
+from object_detection_note.evaluation import lvis_evaluator
+from object_detection_note.training import progress
+
+METRICS_FILE = 'metrics.json'
+
+
+def _categories(eval_input_config, num_classes):
+  if eval_input_config.label_map_path:
+    return label_map_util.get_categories(eval_input_config.label_map_path)
+  return [{'id': i, 'name': str(i)} for i in range(1, num_classes + 1)]
+
+
+def make_evaluator(eval_config, categories):
+  metrics = list(eval_config.metrics_set) or ['coco_detection_metrics']
+  if metrics != ['coco_detection_metrics'] and metrics != [
+      'lvis_detection_metrics']:
+    raise ValueError('eval_config.metrics_set: supported values are '
+                     '"coco_detection_metrics" and "lvis_detection_metrics", '
+                     'one at a time; got %s' % metrics)
+  if metrics[0] == 'lvis_detection_metrics':
+    return lvis_evaluator.LvisDetectionEvaluator(categories)
+  return coco_evaluator.CocoDetectionEvaluator(
+      categories, eval_config.include_metrics_per_category)
+
+
+@tf.function
+def _detect_batch(model, images, true_shapes):
+  preprocessed, _ = model.preprocess(images)
+  predictions = model.predict(preprocessed, true_shapes, training=False)
+  return model.postprocess(predictions, true_shapes)
+
+
+def _add_batch(evaluator, batch, detections, seen):
+  """Feeds one batch (boxes → pixels of the original images)."""
+  padded_hw = np.asarray(batch[I.image].shape[1:3], np.float64)
+  for i in range(int(batch[I.image].shape[0])):
+    image_id = batch[I.source_id][i].numpy().decode('utf8') or str(len(seen))
+    if image_id in seen:
+      raise ValueError('eval input: duplicate image/source_id %r' % image_id)
+    seen.add(image_id)
+    original = np.tile(batch[I.original_image_spatial_shape][i].numpy(), 2)
+    true_hw = batch[I.true_image_shape][i, :2].numpy().astype(np.float64)
+    count = int(batch[I.num_groundtruth_boxes][i])
+    # Groundtruth is normalised to the padded image; rescale to the true one.
+    gt = batch[I.groundtruth_boxes][i, :count].numpy() * np.tile(
+        padded_hw / true_hw, 2)
+    evaluator.add_groundtruth(image_id, gt * original,
+                              batch[I.groundtruth_classes][i, :count].numpy())
+    one = inference.numpy_detections(detections, i)
+    evaluator.add_detections(image_id, one[D.detection_boxes] * original,
+                             one[D.detection_scores], one[D.detection_classes])
+
+
+def evaluate_model(model, configs, eval_index=0, max_batches=None,
+                   log_every_n=20):
+  """COCO/LVIS metrics of ``model`` on ``configs['eval_input_configs'][i]``.
+
+  Returns:
+    dict of metric name → float, plus 'num_images'.
+  """
+  eval_input = configs['eval_input_configs'][eval_index]
+  eval_config = configs['eval_config']
+  num_classes = configs['model'].faster_rcnn.num_classes
+  evaluator = make_evaluator(eval_config, _categories(eval_input, num_classes))
+  dataset = inputs.build_dataset(eval_input, configs['model'],
+                                 eval_config.batch_size or 1, False)
+  meter = progress.RateMeter()
+  seen = set()
+  for step, batch in enumerate(dataset):
+    if max_batches is not None and step >= max_batches:
+      break
+    detections = _detect_batch(model, batch[I.image],
+                               batch[I.true_image_shape])
+    _add_batch(evaluator, batch, detections, seen)
+    if log_every_n and (step + 1) % log_every_n == 0:
+      logging.info('eval %s', meter.status(len(seen), 'images'))
+  metrics = evaluator.evaluate()
+  metrics['num_images'] = len(seen)
+  return metrics
+
+
+def write_metrics(metrics, directory, step=None):
+  """Writes ``<directory>/metrics.json`` atomically and TensorBoard scalars."""
+  tf.io.gfile.makedirs(directory)
+  path = os.path.join(directory, METRICS_FILE)
+  payload = dict(metrics)
+  if step is not None:
+    payload['step'] = int(step)
+  tmp_path = '%s.tmp-%s' % (path, uuid.uuid4().hex)
+  with tf.io.gfile.GFile(tmp_path, 'w') as f:
+    f.write(json.dumps(payload, indent=2, sort_keys=True))
+  tf.io.gfile.rename(tmp_path, path, overwrite=True)
+  if step is not None:
+    with tf.summary.create_file_writer(directory).as_default():
+      for key, value in metrics.items():
+        tf.summary.scalar(key, value, step=step)
+  return path
+
+
+def restore_for_eval(configs, checkpoint_path):
+  """Builds the model for inference and restores a checkpoint into it."""
+  model = model_builder.build(configs['model'], is_training=False,
+                              note_config=configs['note'])
+  inference.build_model_inputs(model, configs['model'].faster_rcnn.image_resizer)
+  checkpoint = tf.train.Checkpoint(model=model)
+  checkpoint.restore(checkpoint_path).expect_partial().assert_existing_objects_matched()
+  return model
+
+
+def _step_of(checkpoint_path):
+  reader = tf.train.load_checkpoint(checkpoint_path)
+  key = 'global_step/.ATTRIBUTES/VARIABLE_VALUE'
+  return int(reader.get_tensor(key)) if reader.has_tensor(key) else 0
+
+
+def evaluate_checkpoints(pipeline_config_path, model_dir, checkpoint_dir,
+                         timeout=3600, config_override=None):
+  """Evaluates the latest checkpoint (timeout 0) or each new one.
+
+  Returns:
+    the metrics of the last evaluated checkpoint.
+  """
+  configs = config_util.get_configs_from_pipeline_file(pipeline_config_path,
+                                                       config_override)
+  if not configs['eval_input_configs']:
+    raise config_util.ConfigError('%s: field eval_input_reader is required for '
+                                  'evaluation' % pipeline_config_path)
+  config_util.check_input_paths(configs['eval_input_config'],
+                                pipeline_config_path, 'eval_input_reader[0]')
+  eval_dir = os.path.join(model_dir, 'eval')
+  if not timeout:
+    latest = tf.train.latest_checkpoint(checkpoint_dir)
+    if latest is None:
+      raise ValueError('--checkpoint_dir %s holds no checkpoint' %
+                       checkpoint_dir)
+    paths = [latest]
+  else:
+    paths = tf.train.checkpoints_iterator(checkpoint_dir, timeout=timeout)
+  metrics = {}
+  for path in paths:
+    start = time.monotonic()
+    model = restore_for_eval(configs, path)
+    metrics = evaluate_model(model, configs)
+    step = _step_of(path)
+    write_metrics(metrics, eval_dir, step)
+    logging.info('evaluated %s (step %d) in %.1fs: mAP %.4f, mAP@.50IOU %.4f',
+                 path, step, time.monotonic() - start,
+                 metrics['DetectionBoxes_Precision/mAP'],
+                 metrics['DetectionBoxes_Precision/mAP@.50IOU'])
+  return metrics

@@ -1,0 +1,94 @@
+r"""Trains or evaluates a detector, with the OD API's ``model_main_tf2`` flags.
+
+Training:
+  python -m object_detection_note.model_main_tf2 \
+    --pipeline_config_path=configs/synthetic_source.config \
+    --model_dir=runs/source --num_train_steps=1500
+
+Evaluation of the checkpoints in --checkpoint_dir (once, or continuously
+until --eval_timeout seconds pass without a new checkpoint):
+  python -m object_detection_note.model_main_tf2 \
+    --pipeline_config_path=... --model_dir=runs/source \
+    --checkpoint_dir=runs/source
+
+Distribution: --use_tpu/--tpu_name → TPUStrategy; --num_workers > 1 →
+MultiWorkerMirroredStrategy; otherwise MirroredStrategy over the local GPUs
+(or the default strategy on a CPU-only machine).
+"""
+from absl import app
+from absl import flags
+from absl import logging
+import tensorflow as tf
+
+from object_detection_note.evaluation import eval_loop
+from object_detection_note.training import train_loop
+
+flags.DEFINE_string('pipeline_config_path', None, 'Path to pipeline config.')
+flags.DEFINE_string('model_dir', None, 'Directory for checkpoints, summaries '
+                    'and eval results.')
+flags.DEFINE_integer('num_train_steps', None, 'Number of train steps '
+                     '(default: train_config.num_steps).')
+flags.DEFINE_integer('sample_1_of_n_eval_examples', None, 'Evaluate one of '
+                     'every n eval input examples.')
+flags.DEFINE_string('checkpoint_dir', None, 'If set, evaluate the checkpoints '
+                    'in this directory instead of training.')
+flags.DEFINE_integer('eval_timeout', 3600, 'Seconds to wait for a new '
+                     'checkpoint in continuous evaluation; 0 evaluates the '
+                     'latest checkpoint once.')
+flags.DEFINE_boolean('use_tpu', False, 'Train on a TPU (TPUStrategy).')
+flags.DEFINE_string('tpu_name', None, 'TPU name / address for TPUStrategy.')
+flags.DEFINE_integer('num_workers', 1, 'Workers; > 1 uses '
+                     'MultiWorkerMirroredStrategy.')
+flags.DEFINE_integer('checkpoint_every_n', 1000, 'Steps between checkpoints.')
+flags.DEFINE_integer('checkpoint_max_to_keep', 7, 'Checkpoints to keep.')
+flags.DEFINE_boolean('record_summaries', True, 'Write TensorBoard summaries.')
+flags.DEFINE_boolean('jit_compile', False, 'Compile the train step with XLA.')
+flags.DEFINE_integer('eval_every_n', 0, 'If > 0, evaluate in-process every n '
+                     'steps during training (and at the end).')
+flags.DEFINE_multi_string('config_override', None, 'Text proto merged on top '
+                          'of the pipeline config, e.g. '
+                          '"train_config { batch_size: 2 }".')
+
+
+def choose_strategy(use_tpu, tpu_name, num_workers):
+  """The OD API's choice of tf.distribute strategy."""
+  if use_tpu:
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu_name)
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+  if num_workers > 1:
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  if tf.config.list_physical_devices('GPU'):
+    return tf.distribute.MirroredStrategy()
+  return tf.distribute.get_strategy()
+
+
+def main(unused_argv):
+  flags.mark_flag_as_required('pipeline_config_path')
+  flags.mark_flag_as_required('model_dir')
+  override = '\n'.join(flags.FLAGS.config_override or [])
+  if flags.FLAGS.sample_1_of_n_eval_examples:
+    override += ('\neval_input_reader { sample_1_of_n_examples: %d }' %
+                 flags.FLAGS.sample_1_of_n_eval_examples)
+  if flags.FLAGS.checkpoint_dir:
+    eval_loop.evaluate_checkpoints(
+        flags.FLAGS.pipeline_config_path, flags.FLAGS.model_dir,
+        flags.FLAGS.checkpoint_dir, timeout=flags.FLAGS.eval_timeout,
+        config_override=override or None)
+    return
+  strategy = choose_strategy(flags.FLAGS.use_tpu, flags.FLAGS.tpu_name,
+                             flags.FLAGS.num_workers)
+  result = train_loop.train_loop(
+      flags.FLAGS.pipeline_config_path, flags.FLAGS.model_dir,
+      num_train_steps=flags.FLAGS.num_train_steps,
+      checkpoint_every_n=flags.FLAGS.checkpoint_every_n,
+      checkpoint_max_to_keep=flags.FLAGS.checkpoint_max_to_keep,
+      record_summaries=flags.FLAGS.record_summaries, strategy=strategy,
+      jit_compile=flags.FLAGS.jit_compile, config_override=override or None,
+      eval_every_n=flags.FLAGS.eval_every_n)
+  logging.info('training finished at step %d', result['step'])
+
+
+if __name__ == '__main__':
+  app.run(main)
