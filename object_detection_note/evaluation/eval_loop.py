@@ -129,8 +129,15 @@ def restore_for_eval(configs, checkpoint_path):
   model = model_builder.build(configs['model'], is_training=False,
                               note_config=configs['note'])
   inference.build_model_inputs(model, configs['model'].faster_rcnn.image_resizer)
-  checkpoint = tf.train.Checkpoint(model=model)
-  checkpoint.restore(checkpoint_path).expect_partial().assert_existing_objects_matched()
+  status = tf.train.Checkpoint(model=model).restore(checkpoint_path)
+  try:
+    status.expect_partial().assert_existing_objects_matched()
+  except AssertionError as error:
+    names = [v.name for v in model.variables if v.name in str(error)]
+    raise ValueError(
+        'checkpoint %s does not fit the model of this pipeline config '
+        '(different num_classes or NOTE heads?); not in the checkpoint: %s' %
+        (checkpoint_path, ', '.join(names[:8]) or str(error)[:200])) from None
   return model
 
 

@@ -187,18 +187,23 @@ class NoteFasterRcnn(tf_keras.Model):
   def restore_map(self, fine_tune_checkpoint_type):
     """Sub-objects restored from a fine-tune checkpoint, by attribute name.
 
-    ``detection``: backbone, RPN and second-stage features (the class heads
-    stay new: T^0 initialised from S, paper §3.2). ``full``: every part
-    (T^t initialised from T^{t-1}).
+    ``detection``: backbone, RPN (rpn-cls, rpn-reg) and second-stage
+    features; rpn-cls-a and the box predictor stay new (T^0 initialised from
+    S, paper §3.2). ``full``: every part (T^t initialised from T^{t-1}).
     """
     parts = {
         'first_stage_feature_extractor': self.first_stage_feature_extractor,
         'second_stage_feature_extractor': self.second_stage_feature_extractor,
-        'rpn_head': self.rpn_head,
     }
     if fine_tune_checkpoint_type == 'full':
+      parts['rpn_head'] = self.rpn_head
       parts['box_predictor'] = self.box_predictor
-    elif fine_tune_checkpoint_type != 'detection':
+    elif fine_tune_checkpoint_type == 'detection':
+      # rpn-cls-a is NOTE's own head: S (a plain Faster R-CNN) has none.
+      parts['rpn_head'] = tf.train.Checkpoint(
+          rpn_conv=self.rpn_head.rpn_conv, rpn_cls=self.rpn_head.rpn_cls,
+          rpn_reg=self.rpn_head.rpn_reg)
+    else:
       raise ValueError('restore_map: unknown fine_tune_checkpoint_type %r' %
                        (fine_tune_checkpoint_type,))
     return parts

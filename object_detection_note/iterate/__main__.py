@@ -1,0 +1,54 @@
+r"""The NOTE-RCNN training-mining loop (paper §3.2, Fig. 1).
+
+  python -m object_detection_note.iterate \
+    --pipeline_config_path=configs/synthetic.config --model_dir=runs/synthetic
+
+runs S → T^0 → (mine B^t, train T^t, evaluate) for t = 1..N and writes
+report.{md,json,png}; run it again after an interruption and it continues
+where it stopped. One stage at a time (e.g. each training as its own TPU job,
+mining as a Beam job):
+
+  python -m object_detection_note.iterate ... --stage=mine --iteration=2 \
+      --runner=DataflowRunner --project=... --temp_location=gs://...
+  python -m object_detection_note.iterate ... --print_commands
+
+Unknown flags are passed to Apache Beam (mining).
+"""
+from absl import app
+from absl import flags
+from absl import logging
+
+from object_detection_note.iterate import driver
+
+flags.DEFINE_string('pipeline_config_path', None, 'Pipeline config with a '
+                    'note block.')
+flags.DEFINE_string('model_dir', None, 'Run directory (local or gs://).')
+flags.DEFINE_enum('stage', None, list(driver.STAGES), 'Run only this stage.')
+flags.DEFINE_integer('iteration', None, 'Iteration t of --stage.')
+flags.DEFINE_boolean('print_commands', False, 'Print the command of every '
+                     'stage and exit.')
+flags.DEFINE_integer('checkpoint_every_n', 500, 'Steps between checkpoints.')
+flags.DEFINE_boolean('jit_compile', False, 'Compile train steps with XLA.')
+
+
+def main(argv):
+  flags.mark_flag_as_required('pipeline_config_path')
+  flags.mark_flag_as_required('model_dir')
+  f = flags.FLAGS
+  ctx = driver.make_context(f.pipeline_config_path, f.model_dir,
+                            beam_argv=argv[1:],
+                            checkpoint_every_n=f.checkpoint_every_n,
+                            jit_compile=f.jit_compile)
+  if f.print_commands:
+    print('\n'.join(driver.stage_commands(ctx)))
+    return
+  if f.stage:
+    driver.run_stage(ctx, f.stage, f.iteration)
+    return
+  table = driver.run(ctx)
+  logging.info('report written to %s/report.md', f.model_dir)
+  print(table)
+
+
+if __name__ == '__main__':
+  app.run(main, flags_parser=lambda argv: flags.FLAGS(argv, known_only=True))

@@ -1,0 +1,118 @@
+"""The run report: report.json, report.md (paper Table 1 style), report.png.
+
+report.json: ``{"iterations": [{"iteration": t, "mAP": …, "mAP@0.5": …,
+"mined_boxes": …, "mined_precision": …, "mined_recall": …}, …]}`` (mining
+fields are null for T^0, which is trained on seeds only).
+report.png: mAP per iteration; mined boxes and precision per iteration; the
+precision-vs-number-of-boxes curve of every iteration's threshold sweep
+(paper Fig. 6).
+"""
+import io
+import os
+
+import matplotlib
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
+import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from object_detection_note.iterate import run_layout as layout  # pylint: disable=wrong-import-position
+from object_detection_note.mining import mining_pipeline  # pylint: disable=wrong-import-position
+
+MAP = 'DetectionBoxes_Precision/mAP'
+MAP50 = 'DetectionBoxes_Precision/mAP@.50IOU'
+
+
+def collect(model_dir, num_iterations):
+  """Rows of the finished iterations, in order."""
+  rows, sweeps = [], {}
+  for t in range(num_iterations + 1):
+    manifest = layout.read_json(os.path.join(
+        layout.iteration_dir(model_dir, t), layout.MANIFEST))
+    if manifest is None:
+      break
+    mining = manifest.get('mining') or {}
+    evaluation = manifest.get('eval') or {}
+    rows.append({
+        'iteration': t,
+        'mAP': evaluation.get(MAP),
+        'mAP@0.5': evaluation.get(MAP50),
+        'mined_boxes': mining.get('mined_boxes'),
+        'mined_images': mining.get('images_with_boxes'),
+        'mined_precision': mining.get('precision'),
+        'mined_recall': mining.get('recall'),
+        'distillation': manifest.get('distillation'),
+        'num_steps': manifest.get('num_steps'),
+    })
+    metrics = layout.read_json(os.path.join(layout.mined_dir(model_dir, t),
+                                            mining_pipeline.METRICS_FILE))
+    if t and metrics:
+      sweeps[t] = metrics.get('threshold_sweep', [])
+  return rows, sweeps
+
+
+def _fmt(value, pattern='%.4f'):
+  return '—' if value is None else pattern % value
+
+
+def markdown_table(rows):
+  lines = ['| iteration | mAP@[.5:.95] | mAP@.5 | mined boxes | mined '
+           'precision | mined recall | distill |',
+           '|---|---|---|---|---|---|---|']
+  for row in rows:
+    lines.append('| T^%d | %s | %s | %s | %s | %s | %s |' % (
+        row['iteration'], _fmt(row['mAP']), _fmt(row['mAP@0.5']),
+        _fmt(row['mined_boxes'], '%d'), _fmt(row['mined_precision'], '%.3f'),
+        _fmt(row['mined_recall'], '%.3f'),
+        'yes' if row['distillation'] else 'no'))
+  return '\n'.join(lines)
+
+
+def _plot(rows, sweeps):
+  figure, axes = plt.subplots(1, 3, figsize=(15, 4))
+  its = [r['iteration'] for r in rows]
+  axes[0].plot(its, [r['mAP'] or 0 for r in rows], 'o-', label='mAP@[.5:.95]')
+  axes[0].plot(its, [r['mAP@0.5'] or 0 for r in rows], 's-', label='mAP@.5')
+  axes[0].set(title='target-val mAP per iteration', xlabel='iteration t')
+  axes[0].legend()
+  mined = [r for r in rows if r['mined_boxes'] is not None]
+  axes[1].bar([r['iteration'] for r in mined],
+              [r['mined_boxes'] for r in mined], color='lightsteelblue')
+  axes[1].set(title='mined boxes and precision', xlabel='iteration t',
+              ylabel='mined boxes')
+  twin = axes[1].twinx()
+  twin.plot([r['iteration'] for r in mined],
+            [r['mined_precision'] for r in mined], 'ro-')
+  twin.set(ylabel='precision', ylim=(0, 1.05))
+  for t, sweep in sorted(sweeps.items()):
+    points = [p for p in sweep if p['mined_boxes'] > 0]
+    axes[2].plot([p['mined_boxes'] for p in points],
+                 [p['precision'] for p in points], '.-', label='T^%d' % (t - 1))
+  axes[2].set(title='precision vs #boxes (threshold sweep)',
+              xlabel='mined boxes', ylabel='precision', ylim=(0, 1.05))
+  if sweeps:
+    axes[2].legend(title='miner')
+  figure.tight_layout()
+  buffer = io.BytesIO()
+  figure.savefig(buffer, format='png', dpi=100)
+  plt.close(figure)
+  return buffer.getvalue()
+
+
+def write_report(model_dir, num_iterations, command=None):
+  """Writes report.{json,md,png} atomically; returns the markdown table."""
+  rows, sweeps = collect(model_dir, num_iterations)
+  layout.write_json(os.path.join(model_dir, 'report.json'),
+                    {'iterations': rows})
+  table = markdown_table(rows)
+  text = '# NOTE-RCNN run report\n\n'
+  if command:
+    text += 'Made by: `%s`\n\n' % command
+  text += table + '\n\n![report](report.png)\n'
+  for name, payload, mode in (('report.md', text, 'w'),
+                              ('report.png', _plot(rows, sweeps), 'wb')):
+    path = os.path.join(model_dir, name)
+    tmp_path = path + '.tmp'
+    with tf.io.gfile.GFile(tmp_path, mode) as f:
+      f.write(payload)
+    tf.io.gfile.rename(tmp_path, path, overwrite=True)
+  return table

@@ -1,0 +1,270 @@
+"""The stages of the training-mining loop (paper §3.2), each resumable.
+
+  source     train S on the source set (or take note.source_detector's)
+  train t    T^0 from S on B0; T^t from T^{t-1} on B0 ∪ B^t
+  mine t     B^t = M(A, T^{t-1}, θb), mined afresh from all of A (t ≥ 1)
+  eval t     T^t on the target validation set
+  finish t   the iteration's manifest (config hash, inputs, counts, checksums)
+
+Every stage checks its completion marker first (see ``run_layout``), so
+calling a finished stage again does nothing, and calling an interrupted one
+continues it (training resumes from its last checkpoint; mining reruns, its
+output being deterministic and written atomically).
+"""
+import dataclasses
+import math
+import os
+import time
+
+from absl import logging
+import tensorflow as tf
+
+from object_detection_note.builders import model_builder
+from object_detection_note.core import config_util
+from object_detection_note.data import beam_io
+from object_detection_note.data import label_map_util
+from object_detection_note.evaluation import eval_loop
+from object_detection_note.iterate import run_layout as layout
+from object_detection_note.mining import detectors
+from object_detection_note.mining import mining_pipeline
+from object_detection_note.training import train_loop
+
+
+@dataclasses.dataclass
+class RunContext:
+  """One iterate run: its config, directory and execution options."""
+  pipeline_config_path: str
+  model_dir: str
+  configs: dict
+  beam_argv: tuple = ()
+  checkpoint_every_n: int = 500
+  jit_compile: bool = False
+
+  @property
+  def note(self):
+    return self.configs['note']
+
+  @property
+  def iterations(self):
+    return self.note.iterations
+
+  @property
+  def source_config_path(self):
+    if self.note.HasField('source_detector'):
+      return self.note.source_detector.pipeline_config_path or None
+    return None
+
+
+def distill_in_iteration(note, t):
+  """Distillation schedule: every T^t (iterations 0), or T^t with t ≤ K."""
+  if not note.HasField('distillation') or note.distillation.weight <= 0:
+    return False
+  return note.distillation.iterations == 0 or t <= note.distillation.iterations
+
+
+def _timed(name):
+  start = time.monotonic()
+  return lambda: logging.info('%s done in %.1fs', name,
+                              time.monotonic() - start)
+
+
+# ------------------------------------------------------------------- source
+def source_checkpoint(ctx):
+  """Checkpoint of S: the given one, or S trained into <model_dir>/source."""
+  note = ctx.note
+  if note.HasField('source_detector') and note.source_detector.checkpoint_dir:
+    path = note.source_detector.checkpoint_dir
+    latest = tf.train.latest_checkpoint(path) if tf.io.gfile.isdir(path) else path
+    if not latest:
+      raise ValueError('%s: field note.source_detector.checkpoint_dir: no '
+                       'checkpoint in %s' % (ctx.pipeline_config_path, path))
+    return latest
+  if not ctx.source_config_path:
+    return None
+  directory = layout.source_dir(ctx.model_dir)
+  marker = os.path.join(directory, layout.MANIFEST)
+  done = layout.read_json(marker)
+  if done:
+    return done['checkpoint']
+  logging.info('== source detector S: training into %s', directory)
+  finished = _timed('source training')
+  train_loop.train_loop(ctx.source_config_path, directory,
+                        checkpoint_every_n=ctx.checkpoint_every_n,
+                        jit_compile=ctx.jit_compile)
+  finished()
+  checkpoint = tf.train.latest_checkpoint(directory)
+  layout.write_json(marker, {'checkpoint': checkpoint,
+                             'pipeline_config': ctx.source_config_path})
+  return checkpoint
+
+
+def load_source_model(ctx, checkpoint):
+  """S, frozen, for distillation (restored with its own config)."""
+  configs = config_util.get_configs_from_pipeline_file(ctx.source_config_path)
+  model = eval_loop.restore_for_eval(configs, checkpoint)
+  model.trainable = False
+  return model
+
+
+# ------------------------------------------------------------------- config
+def _seed_patterns(ctx):
+  return list(ctx.configs['train_input_config'].tf_record_input_reader
+              .input_path)
+
+
+def write_iteration_config(ctx, t, source_ckpt):
+  """Writes iteration t's exact training config; returns its path.
+
+  Train inputs: B0 (+ B^t); steps: epochs × images / batch size;
+  initialisation: S (``detection``: class heads new) for T^0, T^{t-1}
+  (``full``) after; distillation only where the schedule says so.
+  """
+  configs = ctx.configs
+  pipeline = config_util.create_pipeline_proto_from_configs(configs)
+  reader = pipeline.train_input_reader.tf_record_input_reader
+  num_images = sum(layout.count_records(p) for p in _seed_patterns(ctx))
+  if t > 0:
+    mined = layout.read_json(os.path.join(layout.mined_dir(ctx.model_dir, t),
+                                          layout.MANIFEST))
+    reader.input_path.append(beam_io.shard_pattern(
+        layout.mined_prefix(ctx.model_dir, t)))
+    num_images += mined['images_with_boxes']
+  note = pipeline.note
+  epochs = (note.epochs_per_iteration if t > 0 or not note.HasField(
+      'initial_epochs') else note.initial_epochs)
+  batch = pipeline.train_config.batch_size
+  pipeline.train_config.num_steps = max(1, math.ceil(epochs * num_images /
+                                                     batch))
+  if t == 0:
+    if source_ckpt:
+      pipeline.train_config.fine_tune_checkpoint = source_ckpt
+      pipeline.train_config.fine_tune_checkpoint_type = 'detection'
+  else:
+    pipeline.train_config.fine_tune_checkpoint = tf.train.latest_checkpoint(
+        layout.train_dir(ctx.model_dir, t - 1))
+    pipeline.train_config.fine_tune_checkpoint_type = 'full'
+  if not distill_in_iteration(note, t):
+    note.ClearField('distillation')
+  if source_ckpt:
+    note.source_detector.checkpoint_dir = source_ckpt
+  config_util.save_pipeline_config(pipeline, layout.iteration_dir(
+      ctx.model_dir, t))
+  return layout.pipeline_path(ctx.model_dir, t)
+
+
+# -------------------------------------------------------------------- train
+def train_iteration(ctx, t, source_ckpt):
+  """Trains T^t (resuming if interrupted); returns its last checkpoint."""
+  path = write_iteration_config(ctx, t, source_ckpt)
+  configs = config_util.get_configs_from_pipeline_file(path)
+  source_model = None
+  if configs['note'].HasField('distillation') and source_ckpt:
+    source_model = load_source_model(ctx, source_ckpt)
+  logging.info('== T^%d: training %d steps on %s%s', t,
+               configs['train_config'].num_steps,
+               ', '.join(configs['train_input_config'].tf_record_input_reader
+                         .input_path),
+               ' with distillation from S' if source_model else '')
+  finished = _timed('T^%d training' % t)
+  train_loop.train_loop(path, layout.train_dir(ctx.model_dir, t),
+                        checkpoint_every_n=ctx.checkpoint_every_n,
+                        jit_compile=ctx.jit_compile, source_model=source_model)
+  finished()
+  return tf.train.latest_checkpoint(layout.train_dir(ctx.model_dir, t))
+
+
+# --------------------------------------------------------------------- mine
+def mine_iteration(ctx, t):
+  """B^t with T^{t-1}; returns the mining manifest (skips if complete)."""
+  directory = layout.mined_dir(ctx.model_dir, t)
+  marker = os.path.join(directory, layout.MANIFEST)
+  done = layout.read_json(marker)
+  if done:
+    logging.info('== B^%d: already mined (%d boxes), skipping', t,
+                 done['mined_boxes'])
+    return done
+  note = ctx.note
+  reader = note.image_level_input_reader
+  pattern = reader.tf_record_input_reader.input_path[0]
+  checkpoint = tf.train.latest_checkpoint(layout.train_dir(ctx.model_dir,
+                                                           t - 1))
+  mining = note.mining
+  spec = detectors.detector_spec(layout.pipeline_path(ctx.model_dir, t - 1),
+                                  checkpoint_dir=checkpoint,
+                                  batch_size=mining.batch_size)
+  logging.info('== B^%d = M(A, T^%d, %g) from %s', t, t - 1,
+               mining.score_threshold, pattern)
+  finished = _timed('mining B^%d' % t)
+  metrics = mining_pipeline.run_mining(
+      pattern, directory, spec, mining.score_threshold,
+      label_map_util.get_id_to_name(reader.label_map_path),
+      pipeline_options=beam_io.pipeline_options(list(ctx.beam_argv)),
+      num_shards=mining.num_shards, batch_size=mining.batch_size,
+      iou_threshold=mining.match_iou_threshold,
+      thresholds=sorted(set(mining_pipeline.DEFAULT_SWEEP) |
+                        set(mining.threshold_sweep)))
+  finished()
+  shards = sorted(tf.io.gfile.glob(beam_io.shard_pattern(
+      layout.mined_prefix(ctx.model_dir, t))))
+  manifest = {
+      'iteration': t, 'detector_checkpoint': checkpoint,
+      'score_threshold': mining.score_threshold, 'input': pattern,
+      'images': metrics['images'],
+      'images_with_boxes': metrics['images_with_boxes'],
+      'mined_boxes': metrics['mined_boxes'],
+      'precision': metrics['precision'], 'recall': metrics['recall'],
+      'shards': {os.path.basename(s): layout.file_sha256(s) for s in shards},
+  }
+  layout.write_json(marker, manifest)
+  logging.info('B^%d: %d boxes on %d/%d images, precision %.3f, recall %.3f',
+               t, metrics['mined_boxes'], metrics['images_with_boxes'],
+               metrics['images'], metrics['precision'], metrics['recall'])
+  return manifest
+
+
+# --------------------------------------------------------------------- eval
+def evaluate_iteration(ctx, t):
+  """Target-val metrics of T^t (skips if already evaluated)."""
+  directory = layout.eval_dir(ctx.model_dir, t)
+  done = layout.read_json(os.path.join(directory, eval_loop.METRICS_FILE))
+  if done:
+    return done
+  configs = config_util.get_configs_from_pipeline_file(
+      layout.pipeline_path(ctx.model_dir, t))
+  checkpoint = tf.train.latest_checkpoint(layout.train_dir(ctx.model_dir, t))
+  finished = _timed('T^%d evaluation' % t)
+  metrics = eval_loop.evaluate_model(
+      eval_loop.restore_for_eval(configs, checkpoint), configs)
+  finished()
+  eval_loop.write_metrics(metrics, directory)
+  logging.info('T^%d on target val: mAP %.4f, mAP@.5 %.4f', t,
+               metrics['DetectionBoxes_Precision/mAP'],
+               metrics['DetectionBoxes_Precision/mAP@.50IOU'])
+  return metrics
+
+
+# ------------------------------------------------------------------- finish
+def finish_iteration(ctx, t):
+  """Writes the iteration manifest (its completion marker)."""
+  path = layout.pipeline_path(ctx.model_dir, t)
+  with tf.io.gfile.GFile(path) as f:
+    config_text = f.read()
+  configs = config_util.get_configs_from_pipeline_file(path)
+  mined = (layout.read_json(os.path.join(layout.mined_dir(ctx.model_dir, t),
+                                         layout.MANIFEST)) if t else None)
+  manifest = {
+      'iteration': t,
+      'config_sha256': layout.text_sha256(config_text),
+      'train_inputs': list(configs['train_input_config']
+                           .tf_record_input_reader.input_path),
+      'num_steps': configs['train_config'].num_steps,
+      'distillation': configs['note'].HasField('distillation'),
+      'checkpoint': tf.train.latest_checkpoint(layout.train_dir(ctx.model_dir,
+                                                                t)),
+      'mining': mined,
+      'eval': layout.read_json(os.path.join(layout.eval_dir(ctx.model_dir, t),
+                                            eval_loop.METRICS_FILE)),
+  }
+  layout.write_json(os.path.join(layout.iteration_dir(ctx.model_dir, t),
+                                 layout.MANIFEST), manifest)
+  return manifest

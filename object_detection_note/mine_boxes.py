@@ -1,0 +1,87 @@
+r"""Mines boxes from an image-level set with a trained detector (paper §3.2).
+
+  python -m object_detection_note.mine_boxes \
+    --pipeline_config_path=runs/synthetic/iteration_00/pipeline.config \
+    --checkpoint_dir=runs/synthetic/iteration_00/train \
+    --output_tfrecord=/tmp/mined/mined.tfrecord [--score_threshold=0.99] \
+    [--runner=DataflowRunner --project=... --temp_location=gs://...]
+
+Defaults come from the pipeline config: the input is
+``note.image_level_input_reader``, θb is ``note.mining.score_threshold``.
+Writes ``<output_tfrecord>-0000i-of-0000N`` (is_mined=1, image-level labels
+kept) and ``mining_metrics.json`` beside them. Unknown flags are passed to
+Apache Beam (``--runner``, ``--direct_num_workers``, Dataflow options, ...).
+"""
+import os
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from object_detection_note.core import config_util
+from object_detection_note.data import beam_io
+from object_detection_note.data import label_map_util
+from object_detection_note.mining import detectors
+from object_detection_note.mining import mining_pipeline
+
+flags.DEFINE_string('pipeline_config_path', None, 'Pipeline config of the '
+                    'detector (and of the image-level set, by default).')
+flags.DEFINE_string('checkpoint_dir', None, 'Checkpoint (dir or prefix) of '
+                    'the detector.')
+flags.DEFINE_string('saved_model_dir', None, 'exporter_main_v2 SavedModel of '
+                    'the detector (instead of --checkpoint_dir).')
+flags.DEFINE_string('input_tfrecord', None, 'Glob of image-level TFRecords '
+                    '(default: note.image_level_input_reader).')
+flags.DEFINE_string('output_tfrecord', None, 'Output shard prefix.')
+flags.DEFINE_float('score_threshold', None, 'θb: keep boxes with score > θb '
+                   '(default: note.mining.score_threshold).')
+flags.DEFINE_string('label_map_path', None, 'Target label map (default: the '
+                    'image-level reader\'s).')
+flags.DEFINE_integer('num_shards', None, 'Output shards (default: '
+                     'note.mining.num_shards).')
+flags.DEFINE_integer('batch_size', None, 'Images per detector call (default: '
+                     'note.mining.batch_size).')
+
+
+def main(argv):
+  flags.mark_flag_as_required('pipeline_config_path')
+  flags.mark_flag_as_required('output_tfrecord')
+  f = flags.FLAGS
+  configs = config_util.get_configs_from_pipeline_file(f.pipeline_config_path)
+  note = configs['note']
+  reader = note.image_level_input_reader if note is not None else None
+  input_pattern = f.input_tfrecord or (
+      reader.tf_record_input_reader.input_path[0] if reader is not None and
+      reader.tf_record_input_reader.input_path else None)
+  if not input_pattern:
+    raise app.UsageError('--input_tfrecord is required when the config has '
+                         'no note.image_level_input_reader')
+  label_map_path = f.label_map_path or (reader.label_map_path if reader
+                                        else None)
+  if not label_map_path:
+    raise app.UsageError('--label_map_path is required when the image-level '
+                         'reader has no label_map_path')
+  mining = note.mining if note is not None else None
+  threshold = (f.score_threshold if f.score_threshold is not None else
+               mining.score_threshold if mining is not None else 0.99)
+  batch_size = f.batch_size or (mining.batch_size if mining else 8)
+  spec = detectors.detector_spec(f.pipeline_config_path, f.checkpoint_dir,
+                       f.saved_model_dir, batch_size)
+  metrics = mining_pipeline.run_mining(
+      input_pattern, os.path.dirname(f.output_tfrecord) or '.', spec,
+      threshold, label_map_util.get_id_to_name(label_map_path),
+      pipeline_options=beam_io.pipeline_options(argv[1:]),
+      num_shards=f.num_shards or (mining.num_shards if mining else 4),
+      batch_size=batch_size,
+      iou_threshold=mining.match_iou_threshold if mining else 0.5,
+      thresholds=sorted(set(mining_pipeline.DEFAULT_SWEEP) |
+                        set(mining.threshold_sweep if mining else ())),
+      output_name=os.path.basename(f.output_tfrecord))
+  logging.info('mined %d boxes from %d of %d images: precision %.3f, '
+               'recall %.3f', metrics['mined_boxes'],
+               metrics['images_with_boxes'], metrics['images'],
+               metrics['precision'], metrics['recall'])
+
+
+if __name__ == '__main__':
+  app.run(main, flags_parser=lambda argv: flags.FLAGS(argv, known_only=True))

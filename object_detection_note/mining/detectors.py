@@ -1,0 +1,86 @@
+"""Detector factories for the mining pipeline's ``DetectorSpec``.
+
+Each factory returns ``detect(images) -> list of dicts``: ``images`` is a
+list of uint8 ``[H, W, 3]`` arrays (sizes may differ); each dict holds numpy
+``detection_boxes`` [N, 4] normalised to that image, ``detection_scores``
+[N] and ``detection_classes`` [N] (label ids). Factories run on the workers
+(``DoFn.setup``), so the model is loaded once per worker.
+"""
+import collections
+
+import numpy as np
+import tensorflow as tf
+
+from object_detection_note import inference
+from object_detection_note.core import config_util
+from object_detection_note.core.fields import DetectionFields as D
+from object_detection_note.evaluation import eval_loop
+from object_detection_note.mining.mining_pipeline import DetectorSpec
+
+
+def _checkpoint_path(path):
+  if tf.io.gfile.isdir(path):
+    latest = tf.train.latest_checkpoint(path)
+    if latest is None:
+      raise ValueError('checkpoint_dir %s holds no checkpoint' % path)
+    return latest
+  return path
+
+
+def checkpoint_detector(pipeline_config_path, checkpoint, batch_size=8):
+  """Detector from a pipeline config and a training checkpoint (or its dir)."""
+  configs = config_util.get_configs_from_pipeline_file(pipeline_config_path)
+  model = eval_loop.restore_for_eval(configs, _checkpoint_path(checkpoint))
+  resizer = configs['model'].faster_rcnn.image_resizer
+
+  @tf.function(reduce_retracing=True)
+  def run(images):
+    return inference.detect(model, images, resizer)
+
+  def detect(images):
+    results = [None] * len(images)
+    by_size = collections.defaultdict(list)
+    for index, image in enumerate(images):
+      by_size[image.shape].append(index)
+    for indices in by_size.values():
+      for start in range(0, len(indices), batch_size):
+        chunk = indices[start:start + batch_size]
+        detections = run(tf.constant(np.stack([images[i] for i in chunk])))
+        for row, index in enumerate(chunk):
+          results[index] = inference.numpy_detections(detections, row)
+    return results
+  return detect
+
+
+def saved_model_detector(saved_model_dir):
+  """Detector from an ``exporter_main_v2`` SavedModel (input_type image_tensor)."""
+  serving = tf.saved_model.load(saved_model_dir).signatures['serving_default']
+
+  def detect(images):
+    results = []
+    for image in images:
+      out = serving(input_tensor=tf.constant(image[np.newaxis], tf.uint8))
+      count = int(out[D.num_detections][0])
+      results.append({
+          D.detection_boxes: out[D.detection_boxes][0, :count].numpy(),
+          D.detection_scores: out[D.detection_scores][0, :count].numpy(),
+          D.detection_classes:
+              out[D.detection_classes][0, :count].numpy().astype(np.int64),
+      })
+    return results
+  return detect
+
+
+def detector_spec(pipeline_config_path, checkpoint_dir=None,
+                  saved_model_dir=None, batch_size=8):
+  """DetectorSpec for a checkpoint or a SavedModel."""
+  if bool(checkpoint_dir) == bool(saved_model_dir):
+    raise ValueError('give exactly one of checkpoint_dir and saved_model_dir')
+  if saved_model_dir:
+    return DetectorSpec(
+        __name__ + ':saved_model_detector',
+        (('saved_model_dir', saved_model_dir),))
+  return DetectorSpec(
+      __name__ + ':checkpoint_detector',
+      (('pipeline_config_path', pipeline_config_path),
+       ('checkpoint', checkpoint_dir), ('batch_size', int(batch_size))))
