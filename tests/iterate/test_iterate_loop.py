@@ -1,0 +1,205 @@
+"""The training-mining loop end to end on tiny synthetic data (2 iterations).
+
+Also: resuming after an interruption neither re-mines nor duplicates, and
+the per-iteration configs follow the paper's schedule (T^0 from S with new
+class heads, T^t from T^{t-1}, half-distill).
+"""
+import json
+import os
+
+import pytest
+import tensorflow as tf
+
+from object_detection_note.core import config_util
+from object_detection_note.data import beam_io
+from object_detection_note.data import synthetic_dataset
+from object_detection_note.data import synthetic_scenes
+from object_detection_note.data import tf_example_codec as codec
+from object_detection_note.iterate import driver
+from object_detection_note.iterate import run_layout as layout
+
+_MODEL = """model { faster_rcnn {
+  num_classes: %(num_classes)d
+  image_resizer { fixed_shape_resizer { height: 64 width: 64 } }
+  feature_extractor { type: "faster_rcnn_tiny_keras"
+    first_stage_features_stride: 8 batch_norm_trainable: true }
+  first_stage_anchor_generator { grid_anchor_generator {
+    height: 16 width: 16 height_stride: 8 width_stride: 8
+    scales: [0.5, 1.0, 2.0] aspect_ratios: [1.0] } }
+  first_stage_box_predictor_depth: 16
+  first_stage_minibatch_size: 32
+  first_stage_max_proposals: 16
+  initial_crop_size: 6
+  second_stage_batch_size: 8
+  second_stage_post_processing { batch_non_max_suppression {
+    iou_threshold: 0.6 max_detections_per_class: 5 max_total_detections: 10 }
+    score_converter: SOFTMAX }
+} }
+train_config {
+  batch_size: 4
+  num_steps: %(num_steps)d
+  optimizer { adam_optimizer { learning_rate { constant_learning_rate {
+    learning_rate: 0.003 } } } use_moving_average: false }
+}
+train_input_reader { label_map_path: "%(data)s/%(side)s_label_map.pbtxt"
+  max_number_of_boxes: 10
+  tf_record_input_reader { input_path: "%(data)s/%(train)s.tfrecord-*" } }
+eval_config { batch_size: 4 }
+eval_input_reader { label_map_path: "%(data)s/%(side)s_label_map.pbtxt"
+  max_number_of_boxes: 10
+  tf_record_input_reader { input_path: "%(data)s/%(val)s.tfrecord-*" } }
+"""
+
+_NOTE = """note {
+  distillation { weight: 1.0 iterations: 1 }
+  mining { score_threshold: 0.0 num_shards: 2 batch_size: 8 }
+  iterations: 2
+  initial_epochs: 2
+  epochs_per_iteration: 1
+  image_level_input_reader { label_map_path: "%(data)s/target_label_map.pbtxt"
+    tf_record_input_reader { input_path: "%(data)s/image_level.tfrecord-*" } }
+  source_detector { pipeline_config_path: "%(source)s" }
+}
+"""
+
+
+@pytest.fixture(scope='module')
+def run(tmp_path_factory):
+  root = tmp_path_factory.mktemp('iterate')
+  data = str(root / 'data')
+  synthetic_dataset.create_dataset(
+      data, seed=3, num_train_images=48, num_val_images=12,
+      seed_images_per_category=1,
+      config=synthetic_scenes.SceneConfig(image_size=64, max_objects=4))
+  source = str(root / 'source.config')
+  with open(source, 'w') as f:
+    f.write(_MODEL % dict(num_classes=len(synthetic_scenes.SOURCE_NAMES),
+                          num_steps=12, data=data, side='source',
+                          train='source_train', val='source_val'))
+  target = str(root / 'target.config')
+  with open(target, 'w') as f:
+    f.write(_MODEL % dict(num_classes=len(synthetic_scenes.TARGET_NAMES),
+                          num_steps=1, data=data, side='target', train='seed',
+                          val='target_val'))
+    f.write(_NOTE % dict(data=data, source=source))
+  model_dir = str(root / 'run')
+  ctx = driver.make_context(target, model_dir, checkpoint_every_n=5)
+  table = driver.run(ctx)
+  return ctx, table
+
+
+def _report(model_dir):
+  with open(os.path.join(model_dir, 'report.json')) as f:
+    return json.load(f)['iterations']
+
+
+def _mined_records(model_dir, t):
+  pattern = beam_io.shard_pattern(layout.mined_prefix(model_dir, t))
+  files = sorted(tf.io.gfile.glob(pattern))
+  return [codec.example_to_record(r) for r in
+          tf.data.TFRecordDataset(files).as_numpy_iterator()]
+
+
+def test_report_has_every_iteration(run):
+  ctx, table = run
+  rows = _report(ctx.model_dir)
+  assert [r['iteration'] for r in rows] == [0, 1, 2]
+  assert rows[0]['mined_boxes'] is None
+  for row in rows:
+    assert 0.0 <= row['mAP'] <= 1.0 and 0.0 <= row['mAP@0.5'] <= 1.0
+  for row in rows[1:]:
+    assert row['mined_boxes'] > 0
+    assert 0.0 <= row['mined_precision'] <= 1.0
+  # Half-distill: T^0 and T^1 distil from S, T^2 no longer.
+  assert [r['distillation'] for r in rows] == [True, True, False]
+  assert '| T^2 |' in table
+  with open(os.path.join(ctx.model_dir, 'report.png'), 'rb') as f:
+    assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+  assert 'T^1' in open(os.path.join(ctx.model_dir, 'report.md')).read()
+
+
+def test_iteration_configs_follow_the_schedule(run):
+  ctx, _ = run
+  source_ckpt = layout.read_json(os.path.join(
+      layout.source_dir(ctx.model_dir), layout.MANIFEST))['checkpoint']
+  t0 = config_util.get_configs_from_pipeline_file(
+      layout.pipeline_path(ctx.model_dir, 0))
+  assert t0['train_config'].fine_tune_checkpoint == source_ckpt
+  assert t0['train_config'].fine_tune_checkpoint_type == 'detection'
+  assert len(t0['train_input_config'].tf_record_input_reader.input_path) == 1
+  t2 = config_util.get_configs_from_pipeline_file(
+      layout.pipeline_path(ctx.model_dir, 2))
+  assert t2['train_config'].fine_tune_checkpoint_type == 'full'
+  assert t2['train_config'].fine_tune_checkpoint.startswith(
+      layout.train_dir(ctx.model_dir, 1))
+  inputs = list(t2['train_input_config'].tf_record_input_reader.input_path)
+  # B0 ∪ B^2 only: B^2 replaces B^1.
+  assert len(inputs) == 2 and 'iteration_02' in inputs[1]
+  assert not t2['note'].HasField('distillation')
+
+
+def test_mined_records_follow_the_rule(run):
+  ctx, _ = run
+  for t in (1, 2):
+    records = _mined_records(ctx.model_dir, t)
+    manifest = layout.read_json(os.path.join(layout.mined_dir(ctx.model_dir, t),
+                                             layout.MANIFEST))
+    assert len(records) == manifest['images_with_boxes']
+    assert len({r.source_id for r in records}) == len(records)
+    for record in records:
+      assert record.is_mined == 1
+      # One box per image-level label at most, each of an image-level label.
+      assert len(record.classes) <= len(record.image_labels)
+      assert set(record.classes) <= set(record.image_labels)
+
+
+def test_rerun_after_interruption_neither_remines_nor_duplicates(run):
+  ctx, _ = run
+  mined_1 = layout.read_json(os.path.join(layout.mined_dir(ctx.model_dir, 1),
+                                          layout.MANIFEST))
+  shard_times = {s: os.path.getmtime(os.path.join(
+      layout.mined_dir(ctx.model_dir, 1), s)) for s in mined_1['shards']}
+  # Interrupt iteration 2 during training, before its first checkpoint: no
+  # manifest, no eval, no checkpoint.
+  it2 = layout.iteration_dir(ctx.model_dir, 2)
+  os.remove(os.path.join(it2, layout.MANIFEST))
+  tf.io.gfile.rmtree(layout.eval_dir(ctx.model_dir, 2))
+  train = layout.train_dir(ctx.model_dir, 2)
+  for name in os.listdir(train):
+    if name.startswith('ckpt-') or name == 'checkpoint':
+      os.remove(os.path.join(train, name))
+  driver.run(ctx)
+  again = layout.read_json(os.path.join(layout.mined_dir(ctx.model_dir, 1),
+                                        layout.MANIFEST))
+  assert again == mined_1
+  for shard, sha in mined_1['shards'].items():
+    path = os.path.join(layout.mined_dir(ctx.model_dir, 1), shard)
+    assert layout.file_sha256(path) == sha
+    assert os.path.getmtime(path) == shard_times[shard]
+  assert [r['iteration'] for r in _report(ctx.model_dir)] == [0, 1, 2]
+  records = _mined_records(ctx.model_dir, 2)
+  assert len({r.source_id for r in records}) == len(records)
+
+
+def test_other_config_in_the_same_model_dir_is_refused(run, tmp_path):
+  ctx, _ = run
+  other = str(tmp_path / 'other.config')
+  with open(ctx.pipeline_config_path) as f:
+    text = f.read().replace('iterations: 2', 'iterations: 3')
+  with open(other, 'w') as f:
+    f.write(text)
+  with pytest.raises(ValueError, match='different config'):
+    driver.run(driver.make_context(other, ctx.model_dir))
+
+
+def test_missing_data_names_field_and_converter(tmp_path):
+  config = tmp_path / 'x.config'
+  config.write_text(
+      (_MODEL % dict(num_classes=2, num_steps=1, data='/nowhere/synthetic',
+                     side='target', train='seed', val='target_val')) +
+      (_NOTE % dict(data='/nowhere/synthetic', source='/nowhere/s.config')))
+  ctx = driver.make_context(str(config), str(tmp_path / 'run'))
+  with pytest.raises(config_util.ConfigError) as error:
+    driver.run(ctx)
+  assert 'train_input_reader' in str(error.value)
+  assert 'make data' in str(error.value)
