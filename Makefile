@@ -36,7 +36,12 @@ test: protos
 data: protos
 	$(PY) pipelines/create_synthetic_tfrecords.py --output_dir=$(DATA_DIR) --seed=$(SEED)
 
+# The bundled synthetic data is generated on first use; other datasets come
+# from the converters in pipelines/ (see README), and iterate names the one to
+# run when a config's data is missing.
 iterate: protos
+	@if [ "$(CONFIG)" = configs/synthetic.config ] && [ ! -f data/synthetic/manifest.json ]; then \
+	  $(MAKE) data DATA_DIR=data/synthetic; fi
 	$(PY) -m object_detection_note.iterate --pipeline_config_path=$(CONFIG) --model_dir=$(MODEL_DIR)
 
 clean:

@@ -156,3 +156,43 @@ class ManifestFields:
   records = 'records'
   source = 'source'
   target = 'target'
+
+
+class ExportFields:
+  """Layout, signature and input types of an exported model (OD API names)."""
+  saved_model_dir = 'saved_model'
+  checkpoint_dir = 'checkpoint'
+  pipeline_config = 'pipeline.config'
+  signature = 'serving_default'
+  input_tensor = 'input_tensor'
+  # --input_type values of exporter_main_v2.
+  image_tensor = 'image_tensor'
+  float_image_tensor = 'float_image_tensor'
+  encoded_image_string_tensor = 'encoded_image_string_tensor'
+  tf_example = 'tf_example'
+
+
+class InferenceFields:
+  """Keys of the JSON files written by ``infer`` (one per image + summary)."""
+  summary_file = 'summary.json'
+  image = 'image'
+  height = 'height'
+  width = 'width'
+  box_format = 'box_format'
+  detections = 'detections'
+  num_detections = 'num_detections'
+  box = 'box'  # [ymin, xmin, ymax, xmax] in pixels of the input image.
+  box_normalized = 'box_normalized'  # the same, normalised to [0, 1].
+  score = 'score'
+  class_id = 'class_id'
+  label = 'label'
+  json_file = 'json'
+  png_file = 'png'
+  # Summary only.
+  saved_model_dir = 'saved_model_dir'
+  label_map_path = 'label_map_path'
+  min_score = 'min_score'
+  images = 'images'
+  num_images = 'num_images'
+  class_counts = 'class_counts'
+  seconds = 'seconds'
