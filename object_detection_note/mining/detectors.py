@@ -13,8 +13,8 @@ import tensorflow as tf
 
 from object_detection_note import inference
 from object_detection_note.core import config_util
-from object_detection_note.core.fields import DetectionFields as D
 from object_detection_note.evaluation import eval_loop
+from object_detection_note.exporter import saved_model_detector as saved_model_detector_lib
 from object_detection_note.mining.mining_pipeline import DetectorSpec
 
 
@@ -53,22 +53,9 @@ def checkpoint_detector(pipeline_config_path, checkpoint, batch_size=8):
 
 
 def saved_model_detector(saved_model_dir):
-  """Detector from an ``exporter_main_v2`` SavedModel (input_type image_tensor)."""
-  serving = tf.saved_model.load(saved_model_dir).signatures['serving_default']
-
-  def detect(images):
-    results = []
-    for image in images:
-      out = serving(input_tensor=tf.constant(image[np.newaxis], tf.uint8))
-      count = int(out[D.num_detections][0])
-      results.append({
-          D.detection_boxes: out[D.detection_boxes][0, :count].numpy(),
-          D.detection_scores: out[D.detection_scores][0, :count].numpy(),
-          D.detection_classes:
-              out[D.detection_classes][0, :count].numpy().astype(np.int64),
-      })
-    return results
-  return detect
+  """Detector from an ``exporter_main_v2`` export (any input type)."""
+  exported = saved_model_detector_lib.ExportedDetector(saved_model_dir)
+  return lambda images: [exported.detect(image) for image in images]
 
 
 def detector_spec(pipeline_config_path, checkpoint_dir=None,
