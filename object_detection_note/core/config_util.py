@@ -15,11 +15,11 @@ you mean "batch_size"?)``.
 import difflib
 import os
 import re
-import uuid
 
 from google.protobuf import text_format
 import tensorflow as tf
 
+from object_detection_note.core import file_io
 from object_detection_note.protos import pipeline_pb2
 
 
@@ -128,12 +128,8 @@ def pipeline_to_text(pipeline):
 
 def save_pipeline_config(pipeline, directory, filename='pipeline.config'):
   """Writes ``<directory>/pipeline.config`` atomically; returns its path."""
-  tf.io.gfile.makedirs(directory)
   path = os.path.join(directory, filename)
-  tmp_path = '%s.tmp-%s' % (path, uuid.uuid4().hex)
-  with tf.io.gfile.GFile(tmp_path, 'w') as f:
-    f.write(pipeline_to_text(pipeline))
-  tf.io.gfile.rename(tmp_path, path, overwrite=True)
+  file_io.write_atomically(path, pipeline_to_text(pipeline))
   return path
 
 

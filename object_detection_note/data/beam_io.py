@@ -10,12 +10,13 @@ or the number of workers; a killed job leaves no partial shard behind.
 Shards are named like the OD API's tools: ``<prefix>-00000-of-00004``.
 """
 import hashlib
-import uuid
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.pipeline_options import StandardOptions
 import tensorflow as tf
+
+from object_detection_note.core import file_io
 
 # Beam's DirectRunner may try to download its Prism engine at run time; the
 # in-process FnApiRunner (DirectRunner's own fallback) never downloads.
@@ -48,7 +49,7 @@ def stable_shard(key: str, num_shards: int) -> int:
 
 def write_tfrecord_atomically(path: str, serialized_records) -> int:
   """Writes records to ``path`` via a temporary file; returns the count."""
-  tmp_path = '%s.tmp-%s' % (path, uuid.uuid4().hex)
+  tmp_path = file_io.temporary_path(path)
   count = 0
   with tf.io.TFRecordWriter(tmp_path) as writer:
     for record in serialized_records:

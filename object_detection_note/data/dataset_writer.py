@@ -48,12 +48,12 @@ import collections
 import json
 import os
 from typing import Any, Dict, Mapping, Optional, Sequence, Union
-import uuid
 
 from absl import logging
 import apache_beam as beam
 import tensorflow as tf
 
+from object_detection_note.core import file_io
 from object_detection_note.core.fields import CategoryFields
 from object_detection_note.core.fields import DatasetFiles
 from object_detection_note.core.fields import ManifestFields as M
@@ -163,14 +163,6 @@ class _SumStats(beam.CombineFn):
     return accumulator
 
 
-def write_text_atomically(path: str, text: str) -> None:
-  """Writes ``text`` to ``path`` through a temporary file and a rename."""
-  tmp_path = '%s.tmp-%s' % (path, uuid.uuid4().hex)
-  with tf.io.gfile.GFile(tmp_path, 'w') as f:
-    f.write(text)
-  tf.io.gfile.rename(tmp_path, path, overwrite=True)
-
-
 def manifest_json(manifest: Mapping[str, Any]) -> str:
   """Deterministic JSON text of a manifest (sorted keys, trailing newline)."""
   return json.dumps(manifest, sort_keys=True, indent=2) + '\n'
@@ -247,7 +239,7 @@ class _Finalize(beam.DoFn):
         M.splits: splits,
     }
     path = os.path.join(self._output_dir, DatasetFiles.manifest)
-    write_text_atomically(path, manifest_json(manifest))
+    file_io.write_atomically(path, manifest_json(manifest))
     logging.info('Wrote %s', path)
     yield path
 

@@ -25,11 +25,11 @@ Category dicts follow the OD API: ``{'id': int, 'name': str}`` where the name
 is the item's ``display_name`` when set and its ``name`` otherwise.
 """
 import os
-import uuid
 
 from google.protobuf import text_format
 import tensorflow as tf
 
+from object_detection_note.core import file_io
 from object_detection_note.core.fields import CategoryFields
 from object_detection_note.protos import string_int_label_map_pb2
 
@@ -261,15 +261,5 @@ def write_label_map(path, names_or_items):
   except ValueError as e:
     raise ValueError('label map %s: %s' % (path, e)) from e
   validate_label_map(label_map, source=path)
-  parent = os.path.dirname(path)
-  if parent:
-    tf.io.gfile.makedirs(parent)
-  tmp_path = '%s.tmp-%s' % (path, uuid.uuid4().hex)
-  try:
-    with tf.io.gfile.GFile(tmp_path, 'wb') as f:
-      f.write(label_map_to_text(label_map).encode('utf-8'))
-    tf.io.gfile.rename(tmp_path, path, overwrite=True)
-  finally:
-    if tf.io.gfile.exists(tmp_path):
-      tf.io.gfile.remove(tmp_path)
+  file_io.write_atomically(path, label_map_to_text(label_map).encode('utf-8'))
   return label_map

@@ -8,15 +8,14 @@ padded exactly as in training) and scores the detections with COCO metrics
 ``model_main_tf2 --checkpoint_dir`` mode) and writes
 ``<model_dir>/eval/metrics.json`` (atomically) and TensorBoard scalars.
 """
-import json
 import os
 import time
-import uuid
 
 from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from object_detection_note.core import file_io
 from object_detection_note import inference
 from object_detection_note.builders import model_builder
 from object_detection_note.core import config_util
@@ -108,15 +107,11 @@ def evaluate_model(model, configs, eval_index=0, max_batches=None,
 
 def write_metrics(metrics, directory, step=None):
   """Writes ``<directory>/metrics.json`` atomically and TensorBoard scalars."""
-  tf.io.gfile.makedirs(directory)
   path = os.path.join(directory, METRICS_FILE)
   payload = dict(metrics)
   if step is not None:
     payload['step'] = int(step)
-  tmp_path = '%s.tmp-%s' % (path, uuid.uuid4().hex)
-  with tf.io.gfile.GFile(tmp_path, 'w') as f:
-    f.write(json.dumps(payload, indent=2, sort_keys=True))
-  tf.io.gfile.rename(tmp_path, path, overwrite=True)
+  file_io.write_json_atomically(path, payload)
   if step is not None:
     with tf.summary.create_file_writer(directory).as_default():
       for key, value in metrics.items():

@@ -20,12 +20,12 @@ import io
 import json
 import os
 import time
-import uuid
 
 from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from object_detection_note.core import file_io
 from object_detection_note.core.fields import DetectionFields as D
 from object_detection_note.core.fields import InferenceFields as K
 from object_detection_note.data import label_map_util
@@ -36,13 +36,7 @@ from object_detection_note.training import progress
 BOX_FORMAT = 'ymin,xmin,ymax,xmax'
 
 
-def write_atomically(path, data):
-  """Writes bytes or text to ``path`` via a temporary file and a rename."""
-  tmp_path = '%s.tmp-%s' % (path, uuid.uuid4().hex)
-  mode = 'wb' if isinstance(data, bytes) else 'w'
-  with tf.io.gfile.GFile(tmp_path, mode) as f:
-    f.write(data)
-  tf.io.gfile.rename(tmp_path, path, overwrite=True)
+write_atomically = file_io.write_atomically
 
 
 def find_images(pattern):

@@ -29,6 +29,11 @@ flags.DEFINE_boolean('print_commands', False, 'Print the command of every '
                      'stage and exit.')
 flags.DEFINE_integer('checkpoint_every_n', 500, 'Steps between checkpoints.')
 flags.DEFINE_boolean('jit_compile', False, 'Compile train steps with XLA.')
+flags.DEFINE_integer('export_review', -1, 'Per iteration, export the K most '
+                     'uncertain unmined candidates to <iteration>/review for '
+                     'human review; accepted answers (review/answers.csv) '
+                     'join the seed set from the next iteration on. '
+                     '-1: note.mining.export_review.')
 
 
 def main(argv):
@@ -38,7 +43,8 @@ def main(argv):
   ctx = driver.make_context(f.pipeline_config_path, f.model_dir,
                             beam_argv=argv[1:],
                             checkpoint_every_n=f.checkpoint_every_n,
-                            jit_compile=f.jit_compile)
+                            jit_compile=f.jit_compile,
+                            export_review=f.export_review)
   if f.print_commands:
     print('\n'.join(driver.stage_commands(ctx)))
     return

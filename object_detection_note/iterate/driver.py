@@ -55,7 +55,7 @@ def check_data(ctx):
 
 
 def make_context(pipeline_config_path, model_dir, beam_argv=(),
-                 checkpoint_every_n=500, jit_compile=False):
+                 checkpoint_every_n=500, jit_compile=False, export_review=-1):
   configs = config_util.get_configs_from_pipeline_file(pipeline_config_path)
   if configs['note'] is None:
     raise config_util.ConfigError('%s: field note is required by iterate (the '
@@ -65,7 +65,8 @@ def make_context(pipeline_config_path, model_dir, beam_argv=(),
     raise config_util.ConfigError('%s: field eval_input_reader is required' %
                                   pipeline_config_path)
   return stages.RunContext(pipeline_config_path, model_dir, configs,
-                           tuple(beam_argv), checkpoint_every_n, jit_compile)
+                           tuple(beam_argv), checkpoint_every_n, jit_compile,
+                           export_review)
 
 
 def check_run_file(ctx):

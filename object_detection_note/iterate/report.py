@@ -13,8 +13,8 @@ import os
 import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
-import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
 
+from object_detection_note.core import file_io  # pylint: disable=wrong-import-position
 from object_detection_note.iterate import run_layout as layout  # pylint: disable=wrong-import-position
 from object_detection_note.mining import mining_pipeline  # pylint: disable=wrong-import-position
 
@@ -108,11 +108,7 @@ def write_report(model_dir, num_iterations, command=None):
   if command:
     text += 'Made by: `%s`\n\n' % command
   text += table + '\n\n![report](report.png)\n'
-  for name, payload, mode in (('report.md', text, 'w'),
-                              ('report.png', _plot(rows, sweeps), 'wb')):
-    path = os.path.join(model_dir, name)
-    tmp_path = path + '.tmp'
-    with tf.io.gfile.GFile(tmp_path, mode) as f:
-      f.write(payload)
-    tf.io.gfile.rename(tmp_path, path, overwrite=True)
+  file_io.write_atomically(os.path.join(model_dir, 'report.md'), text)
+  file_io.write_atomically(os.path.join(model_dir, 'report.png'),
+                           _plot(rows, sweeps))
   return table

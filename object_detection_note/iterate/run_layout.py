@@ -20,11 +20,11 @@ atomically after everything else of the stage, so a killed run redoes at most
 the stage it was in, and never re-mines a finished iteration.
 """
 import hashlib
-import json
 import os
-import uuid
 
 import tensorflow as tf
+
+from object_detection_note.core import file_io
 
 RUN_FILE = 'run.json'
 MANIFEST = 'manifest.json'
@@ -60,21 +60,8 @@ def pipeline_path(model_dir, t):
   return os.path.join(iteration_dir(model_dir, t), PIPELINE)
 
 
-def write_json(path, payload):
-  """Atomic JSON write (temp name, then rename)."""
-  tf.io.gfile.makedirs(os.path.dirname(path))
-  tmp_path = '%s.tmp-%s' % (path, uuid.uuid4().hex)
-  with tf.io.gfile.GFile(tmp_path, 'w') as f:
-    f.write(json.dumps(payload, indent=2, sort_keys=True))
-  tf.io.gfile.rename(tmp_path, path, overwrite=True)
-
-
-def read_json(path):
-  """The JSON at ``path``, or None if it does not exist."""
-  if not tf.io.gfile.exists(path):
-    return None
-  with tf.io.gfile.GFile(path) as f:
-    return json.load(f)
+write_json = file_io.write_json_atomically
+read_json = file_io.read_json
 
 
 def file_sha256(path):

@@ -19,14 +19,15 @@ import time
 from absl import logging
 import tensorflow as tf
 
-from object_detection_note.builders import model_builder
 from object_detection_note.core import config_util
 from object_detection_note.data import beam_io
 from object_detection_note.data import label_map_util
+from object_detection_note.data import tf_example_codec
 from object_detection_note.evaluation import eval_loop
 from object_detection_note.iterate import run_layout as layout
 from object_detection_note.mining import detectors
 from object_detection_note.mining import mining_pipeline
+from object_detection_note.mining import review
 from object_detection_note.training import train_loop
 
 
@@ -39,6 +40,7 @@ class RunContext:
   beam_argv: tuple = ()
   checkpoint_every_n: int = 500
   jit_compile: bool = False
+  export_review: int = -1  # -1: note.mining.export_review
 
   @property
   def note(self):
@@ -107,6 +109,36 @@ def load_source_model(ctx, checkpoint):
 
 
 # ------------------------------------------------------------------- config
+def review_dir(ctx, t):
+  return os.path.join(layout.iteration_dir(ctx.model_dir, t), 'review')
+
+
+def _reviewed_input(ctx, t):
+  """Writes the reviewed seed boxes available to T^t; returns (path, n).
+
+  Answers of the review exported at iteration u are used from T^{u+1} on.
+  """
+  accepted = {}
+  for u in range(1, t):
+    path = os.path.join(review_dir(ctx, u), review.ANSWERS_CSV)
+    if tf.io.gfile.exists(path):
+      for source_id, answers in review.read_answers(path).items():
+        accepted.setdefault(source_id, []).extend(answers)
+  if not accepted:
+    return None, 0
+  reader = ctx.note.image_level_input_reader
+  files = sorted(f for p in reader.tf_record_input_reader.input_path
+                 for f in tf.io.gfile.glob(p))
+  records = review.reviewed_records(
+      files, accepted, label_map_util.get_id_to_name(reader.label_map_path))
+  path = os.path.join(layout.iteration_dir(ctx.model_dir, t),
+                      'reviewed.tfrecord')
+  beam_io.write_tfrecord_atomically(
+      path, [tf_example_codec.serialize_record(r) for r in records])
+  logging.info('T^%d: %d reviewed images join the seed set', t, len(records))
+  return path, len(records)
+
+
 def _seed_patterns(ctx):
   return list(ctx.configs['train_input_config'].tf_record_input_reader
               .input_path)
@@ -129,6 +161,10 @@ def write_iteration_config(ctx, t, source_ckpt):
     reader.input_path.append(beam_io.shard_pattern(
         layout.mined_prefix(ctx.model_dir, t)))
     num_images += mined['images_with_boxes']
+    reviewed_path, num_reviewed = _reviewed_input(ctx, t)
+    if reviewed_path:
+      reader.input_path.append(reviewed_path)
+      num_images += num_reviewed
   note = pipeline.note
   epochs = (note.epochs_per_iteration if t > 0 or not note.HasField(
       'initial_epochs') else note.initial_epochs)
@@ -202,7 +238,10 @@ def mine_iteration(ctx, t):
       num_shards=mining.num_shards, batch_size=mining.batch_size,
       iou_threshold=mining.match_iou_threshold,
       thresholds=sorted(set(mining_pipeline.DEFAULT_SWEEP) |
-                        set(mining.threshold_sweep)))
+                        set(mining.threshold_sweep)),
+      review_dir=review_dir(ctx, t),
+      review_count=(ctx.export_review if ctx.export_review >= 0 else
+                    mining.export_review))
   finished()
   shards = sorted(tf.io.gfile.glob(beam_io.shard_pattern(
       layout.mined_prefix(ctx.model_dir, t))))

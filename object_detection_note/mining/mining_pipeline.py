@@ -17,18 +17,18 @@ leaves no partial shard.
 """
 import dataclasses
 import importlib
-import json
 import os
-import uuid
 
 import apache_beam as beam
 import numpy as np
 import tensorflow as tf
 
+from object_detection_note.core import file_io
 from object_detection_note.data import beam_io
 from object_detection_note.data import tf_example_codec
 from object_detection_note.mining import box_mining
 from object_detection_note.mining import mining_metrics
+from object_detection_note.mining import review
 
 DEFAULT_SWEEP = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
 METRICS_FILE = 'mining_metrics.json'
@@ -59,11 +59,16 @@ class MiningResult:
   stats: mining_metrics.MiningStats
   sweep_scores: np.ndarray
   sweep_hits: np.ndarray
+  review_candidates: list = dataclasses.field(default_factory=list)
 
 
 def mine_record(record, detections, score_threshold, id_to_name,
-                iou_threshold=0.5):
-  """Applies M to one decoded record and scores it; returns MiningResult."""
+                iou_threshold=0.5, with_review=False):
+  """Applies M to one decoded record and scores it; returns MiningResult.
+
+  With ``with_review`` the result also lists the unmined best-per-label
+  boxes as human-review candidates (``review.candidates_of``).
+  """
   best = box_mining.best_box_per_label(
       detections['detection_boxes'], detections['detection_scores'],
       detections['detection_classes'], record.image_labels)
@@ -78,16 +83,19 @@ def mine_record(record, detections, score_threshold, id_to_name,
   out = box_mining.mined_record(record, mined, id_to_name)
   serialized = (tf_example_codec.serialize_record(out)
                 if out is not None else b'')
+  candidates = (review.candidates_of(record, best, score_threshold, id_to_name)
+                if with_review else [])
   return MiningResult(record.source_id, serialized, stats, best.scores,
-                      best_hits)
+                      best_hits, candidates)
 
 
 class MineBoxesFn(beam.DoFn):
   """Batch of serialized image-level records → MiningResult per record."""
 
   def __init__(self, detector_spec, score_threshold, id_to_name,
-               iou_threshold):
+               iou_threshold, with_review=False):
     self._spec = detector_spec
+    self._with_review = with_review
     self._threshold = score_threshold
     self._id_to_name = dict(id_to_name)
     self._iou = iou_threshold
@@ -103,7 +111,7 @@ class MineBoxesFn(beam.DoFn):
               for r in records]
     for record, detections in zip(records, self._detect(images)):
       yield mine_record(record, detections, self._threshold, self._id_to_name,
-                        self._iou)
+                        self._iou, self._with_review)
 
 
 class _StatsCombineFn(beam.CombineFn):
@@ -145,13 +153,6 @@ def metrics_dict(stats, sweep, thresholds, score_threshold, id_to_name):
   return summary
 
 
-def write_json_atomically(path, payload):
-  tmp_path = '%s.tmp-%s' % (path, uuid.uuid4().hex)
-  with tf.io.gfile.GFile(tmp_path, 'w') as f:
-    f.write(json.dumps(payload, indent=2, sort_keys=True))
-  tf.io.gfile.rename(tmp_path, path, overwrite=True)
-
-
 class _WriteMetrics(beam.DoFn):
 
   def __init__(self, path, thresholds, score_threshold, id_to_name):
@@ -164,14 +165,15 @@ class _WriteMetrics(beam.DoFn):
     stats, sweep = accumulator
     payload = metrics_dict(stats, sweep, self._thresholds,
                            self._score_threshold, self._id_to_name)
-    write_json_atomically(self._path, payload)
+    file_io.write_json_atomically(self._path, payload)
     yield payload
 
 
 def build_mining_pipeline(pipeline, input_pattern, output_prefix,
                           metrics_path, detector_spec, score_threshold,
                           id_to_name, num_shards=4, batch_size=8,
-                          iou_threshold=0.5, thresholds=DEFAULT_SWEEP):
+                          iou_threshold=0.5, thresholds=DEFAULT_SWEEP,
+                          review_dir=None, review_count=0):
   """Adds the mining transforms to ``pipeline``.
 
   Args:
@@ -185,6 +187,8 @@ def build_mining_pipeline(pipeline, input_pattern, output_prefix,
     num_shards, batch_size: output shards; images per detector call.
     iou_threshold: IoU for a mined box to count as a true positive.
     thresholds: θb values of the precision-vs-#boxes sweep.
+    review_dir: where the human-review candidates go (``review``).
+    review_count: how many candidates to export; 0 = none.
 
   Returns:
     PCollection with the metrics dict (one element).
@@ -199,7 +203,15 @@ def build_mining_pipeline(pipeline, input_pattern, output_prefix,
       | 'Batch' >> beam.BatchElements(min_batch_size=1,
                                       max_batch_size=batch_size)
       | 'Mine' >> beam.ParDo(MineBoxesFn(detector_spec, score_threshold,
-                                         id_to_name, iou_threshold)))
+                                         id_to_name, iou_threshold,
+                                         review_count > 0)))
+  if review_count > 0:
+    _ = (results
+         | 'ReviewCandidates' >> beam.FlatMap(lambda r: r.review_candidates)
+         | 'MostUncertain' >> beam.combiners.Top.Of(review_count,
+                                                    key=lambda sc: sc[0])
+         | 'WriteReview' >> beam.Map(
+             lambda top: review.write_review(review_dir, top)))
   _ = (results
        | 'KeepMined' >> beam.Filter(lambda r: bool(r.serialized))
        | 'Key' >> beam.Map(lambda r: (r.source_id, r.serialized))
@@ -213,7 +225,7 @@ def build_mining_pipeline(pipeline, input_pattern, output_prefix,
 def run_mining(input_pattern, output_dir, detector_spec, score_threshold,
                id_to_name, pipeline_options=None, num_shards=4, batch_size=8,
                iou_threshold=0.5, thresholds=DEFAULT_SWEEP,
-               output_name='mined.tfrecord'):
+               output_name='mined.tfrecord', review_dir=None, review_count=0):
   """Runs the pipeline to completion; returns the metrics dict.
 
   Writes ``<output_dir>/<output_name>-*`` and ``<output_dir>/mining_metrics.json``.
@@ -225,6 +237,6 @@ def run_mining(input_pattern, output_dir, detector_spec, score_threshold,
     build_mining_pipeline(pipeline, input_pattern,
                           os.path.join(output_dir, output_name), metrics_path,
                           detector_spec, score_threshold, id_to_name,
-                          num_shards, batch_size, iou_threshold, thresholds)
-  with tf.io.gfile.GFile(metrics_path) as f:
-    return json.load(f)
+                          num_shards, batch_size, iou_threshold, thresholds,
+                          review_dir, review_count)
+  return file_io.read_json(metrics_path)

@@ -11,6 +11,7 @@ and the loss keys, before any checkpoint of the broken state is written.
 """
 
 from absl import logging
+import numpy as np
 import tensorflow as tf
 
 from object_detection_note.builders import model_builder
@@ -42,6 +43,31 @@ def check_finite(step, loss_values):
         'checkpoint before this step is intact' %
         (step, ', '.join(bad),
          ', '.join('%s=%r' % (k, loss_values[k]) for k in bad)))
+
+
+def check_finite_variables(step, variables):
+  """Raises NonFiniteLossError if a variable holds NaN or Inf.
+
+  A finite loss does not prove a finite update (e.g. a NaN learning rate):
+  this is checked before a checkpoint is written, so none holds such state.
+
+  Args:
+    step: the step whose update produced the values.
+    variables: the model's variables.
+  """
+  bad = [v.name for v in variables
+         if not np.all(np.isfinite(v.numpy()))]
+  if bad:
+    raise NonFiniteLossError(
+        'training stopped at step %d: the update of this step made %d '
+        'variable(s) non-finite (%s%s) although the losses were finite; '
+        'check the learning rate; no checkpoint was written for this step' %
+        (step, len(bad), ', '.join(bad[:3]), ', ...' if len(bad) > 3 else ''))
+
+
+def _without_strings(batch):
+  """Drops string features (source_id): XLA and TPUs cannot take them."""
+  return {k: v for k, v in batch.items() if v.dtype != tf.string}
 
 
 def _clip_gradients(gradients, clip_norm):
@@ -96,7 +122,11 @@ class Trainer:
     return losses
 
   def dataset(self, input_config=None):
-    """The distributed training dataset (per-replica batches)."""
+    """The distributed training dataset (per-replica batches).
+
+    Elements are ``data.inputs`` dicts without their string features, with
+    the batch dimension ``train_config.batch_size / num_replicas``.
+    """
     train_config = self._configs['train_config']
     input_config = input_config or self._configs['train_input_config']
     replicas = self._strategy.num_replicas_in_sync
@@ -109,7 +139,7 @@ class Trainer:
     def dataset_fn(input_context):
       return inputs.build_dataset(input_config, self._configs['model'],
                                   per_replica, True, train_config,
-                                  input_context)
+                                  input_context).map(_without_strings)
     return self._strategy.distribute_datasets_from_function(dataset_fn)
 
 
@@ -154,6 +184,13 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
   meter = progress.RateMeter(total=total_steps)
   meter.reset(step)
   values = {}
+  saved_step = step
+
+  def save(step):
+    check_finite_variables(step, trainer.model.variables)
+    manager.save(checkpoint_number=step)
+    return step
+
   logging.info('training %s from step %d to %d', model_dir, step, total_steps)
   with writer.as_default():
     for batch in trainer.dataset():
@@ -172,7 +209,7 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
         logging.info('step %s loss %.4f', meter.status(step),
                      values[LossKeys.total])
       if step % checkpoint_every_n == 0 or step >= total_steps:
-        manager.save(checkpoint_number=step)
+        saved_step = save(step)
       if eval_every_n and (step % eval_every_n == 0 or step >= total_steps):
         metrics = eval_loop.evaluate_model(trainer.model, configs)
         eval_loop.write_metrics(metrics, model_dir + '/eval', step)
@@ -180,6 +217,12 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
                      metrics['DetectionBoxes_Precision/mAP'])
       if step >= total_steps:
         break
+  if step < total_steps:
+    # The input ran out first (train_input_reader.num_epochs): keep the steps.
+    logging.warning('train input exhausted at step %d of %d', step,
+                    total_steps)
+    if step > saved_step:
+      save(step)
   writer.flush()
   values['step'] = step
   return values

@@ -10,7 +10,6 @@ from object_detection_note.core.fields import DatasetFiles
 from object_detection_note.core.fields import Splits
 from object_detection_note.data import beam_io
 from object_detection_note.data import dataset_splits
-from object_detection_note.data import beam_io
 from object_detection_note.data import dataset_writer
 from object_detection_note.data import label_map_util
 from object_detection_note.data import tf_example_codec

@@ -17,6 +17,8 @@ from object_detection_note.data import synthetic_scenes
 from object_detection_note.data import tf_example_codec as codec
 from object_detection_note.iterate import driver
 from object_detection_note.iterate import run_layout as layout
+from object_detection_note.iterate import stages
+from object_detection_note.mining import review
 
 _MODEL = """model { faster_rcnn {
   num_classes: %(num_classes)d
@@ -203,3 +205,27 @@ def test_missing_data_names_field_and_converter(tmp_path):
     driver.run(ctx)
   assert 'train_input_reader' in str(error.value)
   assert 'make data' in str(error.value)
+
+
+def test_reviewed_answers_join_the_next_iterations_seed_set(run):
+  ctx, _ = run
+  image_level = list(ctx.note.image_level_input_reader.tf_record_input_reader
+                     .input_path)
+  files = sorted(f for p in image_level for f in tf.io.gfile.glob(p))
+  first = codec.example_to_record(next(iter(
+      tf.data.TFRecordDataset(files).as_numpy_iterator())))
+  label = int(first.image_labels[0])
+  directory = stages.review_dir(ctx, 1)
+  os.makedirs(directory, exist_ok=True)
+  with open(os.path.join(directory, review.ANSWERS_CSV), 'w') as f:
+    f.write('source_id,class_id,class_name,score,ymin,xmin,ymax,xmax,accept\n'
+            '%s,%d,x,0.5,0.1,0.1,0.5,0.5,1\n' % (first.source_id, label))
+  path = stages.write_iteration_config(ctx, 2, None)
+  inputs = list(config_util.get_configs_from_pipeline_file(path)[
+      'train_input_config'].tf_record_input_reader.input_path)
+  assert inputs[-1].endswith('reviewed.tfrecord')
+  reviewed = [codec.example_to_record(r) for r in
+              tf.data.TFRecordDataset(inputs[-1]).as_numpy_iterator()]
+  assert [r.source_id for r in reviewed] == [first.source_id]
+  assert reviewed[0].is_mined == 0
+  assert list(reviewed[0].classes) == [label]
