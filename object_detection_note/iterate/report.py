@@ -72,13 +72,14 @@ def _plot(rows, sweeps):
   its = [r['iteration'] for r in rows]
   axes[0].plot(its, [r['mAP'] or 0 for r in rows], 'o-', label='mAP@[.5:.95]')
   axes[0].plot(its, [r['mAP@0.5'] or 0 for r in rows], 's-', label='mAP@.5')
-  axes[0].set(title='target-val mAP per iteration', xlabel='iteration t')
+  axes[0].set(title='target-val mAP per iteration', xlabel='iteration t',
+              xticks=its)
   axes[0].legend()
   mined = [r for r in rows if r['mined_boxes'] is not None]
   axes[1].bar([r['iteration'] for r in mined],
               [r['mined_boxes'] for r in mined], color='lightsteelblue')
   axes[1].set(title='mined boxes and precision', xlabel='iteration t',
-              ylabel='mined boxes')
+              ylabel='mined boxes', xticks=[r['iteration'] for r in mined])
   twin = axes[1].twinx()
   twin.plot([r['iteration'] for r in mined],
             [r['mined_precision'] for r in mined], 'ro-')
