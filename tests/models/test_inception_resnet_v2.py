@@ -4,7 +4,6 @@ Each build of the network takes several seconds on CPU, so the checks are
 grouped into two tests sharing one extractor.
 """
 
-import logging
 
 import numpy as np
 import pytest
@@ -60,8 +59,7 @@ def test_shapes_stride_frozen_batch_norm_and_stride_8(extractor):
       tf.zeros([1, 17, 17, 1088])).shape == (1, 8, 8, 1536)
 
 
-def test_loads_keras_application_h5(extractor, tmp_path, caplog):
-  caplog.set_level(logging.INFO)
+def test_loads_keras_application_h5(extractor, tmp_path, absl_log):
   # Built after the extractor, so its auto-generated layer names are numbered
   # differently (conv2d_244... instead of conv2d...): loading falls back to
   # layer order, as Keras does for its own application weights.
@@ -79,7 +77,7 @@ def test_loads_keras_application_h5(extractor, tmp_path, caplog):
   first_before = first(images).numpy()
 
   extractor.load_classification_weights(path)
-  assert 'in layer order' in caplog.text
+  assert 'in layer order' in absl_log.text
 
   backbone = extractor.classification_backbone
   assert len(backbone.weights) == len(app.weights)

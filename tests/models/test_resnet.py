@@ -1,6 +1,5 @@
 """Tests of the ResNet-50/101 Faster R-CNN feature extractors."""
 
-import logging
 
 import numpy as np
 import pytest
@@ -58,8 +57,7 @@ def test_preprocessing_modes():
       rtol=1e-5)
 
 
-def test_loads_keras_application_h5_by_name(extractor, tmp_path, caplog):
-  caplog.set_level(logging.INFO)
+def test_loads_keras_application_h5_by_name(extractor, tmp_path, absl_log):
   tf.random.set_seed(1)
   app = tf_keras.applications.ResNet50(include_top=False, weights=None,
                                        input_shape=(None, None, 3))
@@ -76,7 +74,7 @@ def test_loads_keras_application_h5_by_name(extractor, tmp_path, caplog):
   first, second = extractor.build_models()
   assert not np.allclose(first(images).numpy(), reference(images).numpy())
   extractor.load_classification_weights(path)
-  assert 'by name' in caplog.text
+  assert 'by name' in absl_log.text
   np.testing.assert_allclose(first(images, training=True).numpy(),
                              reference(images).numpy(), rtol=1e-4, atol=1e-4)
   crops = tf.random.uniform([2, 14, 14, 1024], seed=4)
