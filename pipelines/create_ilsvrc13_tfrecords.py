@@ -46,6 +46,7 @@ from absl import logging
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from object_detection_note.core import file_io
 from object_detection_note.core.fields import Splits
 from object_detection_note.data import beam_io
 from object_detection_note.data import dataset_writer
@@ -129,7 +130,7 @@ def _add_statistics(manifest_path: str, statistics: Dict[str, Any]) -> str:
   """Adds the converter's counts to ``statistics`` of the written manifest."""
   manifest = dataset_writer.read_manifest(os.path.dirname(manifest_path))
   manifest['statistics'].update(statistics)
-  dataset_writer.write_text_atomically(
+  file_io.write_atomically(
       manifest_path, dataset_writer.manifest_json(manifest))
   return manifest_path
 

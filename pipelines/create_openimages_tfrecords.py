@@ -45,6 +45,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 import tensorflow as tf
 
+from object_detection_note.core import file_io
 from object_detection_note.core.fields import Splits
 from object_detection_note.data import beam_io
 from object_detection_note.data import dataset_writer
@@ -180,7 +181,7 @@ def report_statistics(totals: Mapping[str, Any], descriptions: Mapping[str,
 def _add_statistics(manifest_path, totals, descriptions, match):
   manifest = dataset_writer.read_manifest(os.path.dirname(manifest_path))
   manifest['statistics'].update(report_statistics(totals, descriptions, match))
-  dataset_writer.write_text_atomically(
+  file_io.write_atomically(
       manifest_path, dataset_writer.manifest_json(manifest))
   return manifest_path
 

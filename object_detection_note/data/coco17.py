@@ -177,24 +177,9 @@ def build_annotation_splits(
   target_ids = [i for i, _ in target]
   train_records, train_stats = records_from_coco(train_coco)
   val_records, val_stats = records_from_coco(val_coco)
-  train_source, train_target = dataset_splits.split_source_target(
-      train_records, source_ids, target_ids)
-  val_source, val_target = dataset_splits.split_source_target(
-      val_records, source_ids, target_ids)
-  seed_records, rest = dataset_splits.sample_seed(
-      train_target, target_ids, seed_images_per_category, seed)
-  image_level = [dataset_splits.to_image_level(r) for r in rest]
-  source_map = dataset_splits.contiguous_id_map(source_ids)
-  target_map = dataset_splits.contiguous_id_map(target_ids)
-  remap = lambda records, id_map: [
-      dataset_splits.remap_classes(r, id_map) for r in records]
-  splits = {
-      Splits.source_train: remap(train_source, source_map),
-      Splits.source_val: remap(val_source, source_map),
-      Splits.seed: remap(seed_records, target_map),
-      Splits.image_level: remap(image_level, target_map),
-      Splits.target_val: remap(val_target, target_map),
-  }
+  splits = dataset_splits.paper_splits(
+      train_records, val_records, source_ids, target_ids,
+      seed_images_per_category, seed)
   statistics = {TRAIN: train_stats, VAL: val_stats}
   return splits, [n for _, n in source], [n for _, n in target], statistics
 

@@ -25,6 +25,7 @@ from typing import Dict, Iterable, List, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 
+from object_detection_note.core.fields import Splits
 from object_detection_note.data.tf_example_codec import DetectionRecord
 
 ImagesPerCategory = Union[float, int, Tuple[int, int]]
@@ -267,3 +268,36 @@ def remap_classes(record: DetectionRecord,
 def contiguous_id_map(category_ids: Sequence[int]) -> Dict[int, int]:
   """Maps category ids, in the given order, to label-map ids ``1..N``."""
   return {int(c): i + 1 for i, c in enumerate(category_ids)}
+
+
+def paper_splits(train_records: Sequence[DetectionRecord],
+                 val_records: Sequence[DetectionRecord],
+                 source_ids: Sequence[int], target_ids: Sequence[int],
+                 seed_images: Union[float, Tuple[int, int]],
+                 seed: int) -> Dict[str, List[DetectionRecord]]:
+  """The five splits of paper §4.2 from train and val annotation records.
+
+  ``source_train``/``source_val``: source side of train/val (source boxes
+  only); ``seed``: ``sample_seed`` over the target side of train;
+  ``image_level``: the rest of the target side of train, boxes hidden;
+  ``target_val``: target side of val. Class ids are renumbered to each
+  side's label map (``1..len(source_ids)``, ``1..len(target_ids)``).
+  """
+  train_source, train_target = split_source_target(train_records, source_ids,
+                                                   target_ids)
+  val_source, val_target = split_source_target(val_records, source_ids,
+                                               target_ids)
+  seed_records, rest = sample_seed(train_target, target_ids, seed_images, seed)
+  image_level = [to_image_level(r) for r in rest]
+  source_map = contiguous_id_map(source_ids)
+  target_map = contiguous_id_map(target_ids)
+
+  def remap(records, id_map):
+    return [remap_classes(r, id_map) for r in records]
+  return {
+      Splits.source_train: remap(train_source, source_map),
+      Splits.source_val: remap(val_source, source_map),
+      Splits.seed: remap(seed_records, target_map),
+      Splits.image_level: remap(image_level, target_map),
+      Splits.target_val: remap(val_target, target_map),
+  }

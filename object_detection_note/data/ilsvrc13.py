@@ -38,7 +38,6 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from object_detection_note.core.fields import Splits
 from object_detection_note.data import dataset_splits
 from object_detection_note.data import tf_example_codec
 
@@ -488,24 +487,8 @@ def assign_splits(
     ``{split: records}`` with class ids renumbered to each side's label map
     (``1..len(source_ids)`` and ``1..len(target_ids)``).
   """
-  train_source, train_target = dataset_splits.split_source_target(
-      augmented_val1, source_ids, target_ids)
-  val_source, val_target = dataset_splits.split_source_target(
-      val2, source_ids, target_ids)
-  seed_records, rest = dataset_splits.sample_seed(
-      train_target, target_ids, tuple(seed_images), seed)
-  image_level = [dataset_splits.to_image_level(r) for r in rest]
-  source_map = dataset_splits.contiguous_id_map(source_ids)
-  target_map = dataset_splits.contiguous_id_map(target_ids)
-  remap = lambda records, id_map: [
-      dataset_splits.remap_classes(r, id_map) for r in records]
-  return {
-      Splits.source_train: remap(train_source, source_map),
-      Splits.source_val: remap(val_source, source_map),
-      Splits.seed: remap(seed_records, target_map),
-      Splits.image_level: remap(image_level, target_map),
-      Splits.target_val: remap(val_target, target_map),
-  }
+  return dataset_splits.paper_splits(
+      augmented_val1, val2, source_ids, target_ids, tuple(seed_images), seed)
 
 
 # ---------------------------------------------------------------- pixels

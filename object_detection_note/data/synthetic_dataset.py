@@ -101,24 +101,9 @@ def build_annotation_splits(
                            (VAL_POOL, num_val_images))]
   source_ids = synthetic_scenes.SOURCE_IDS
   target_ids = synthetic_scenes.TARGET_IDS
-  train_source, train_target = dataset_splits.split_source_target(
-      pools[TRAIN_POOL], source_ids, target_ids)
-  val_source, val_target = dataset_splits.split_source_target(
-      pools[VAL_POOL], source_ids, target_ids)
-  seed_records, rest = dataset_splits.sample_seed(
-      train_target, target_ids, seed_images_per_category, seed)
-  image_level = [dataset_splits.to_image_level(r) for r in rest]
-  source_map = dataset_splits.contiguous_id_map(source_ids)
-  target_map = dataset_splits.contiguous_id_map(target_ids)
-  remap = lambda records, id_map: [
-      dataset_splits.remap_classes(r, id_map) for r in records]
-  return {
-      Splits.source_train: remap(train_source, source_map),
-      Splits.source_val: remap(val_source, source_map),
-      Splits.seed: remap(seed_records, target_map),
-      Splits.image_level: remap(image_level, target_map),
-      Splits.target_val: remap(val_target, target_map),
-  }
+  return dataset_splits.paper_splits(
+      pools[TRAIN_POOL], pools[VAL_POOL], source_ids, target_ids,
+      seed_images_per_category, seed)
 
 
 def _both_sides(splits, source_split, target_splits):

@@ -82,7 +82,8 @@ class Trainer:
   Args:
     configs: dict from ``config_util.get_configs_from_pipeline_file``.
     strategy: a ``tf.distribute.Strategy``.
-    jit_compile: compile the step with XLA (the TPU shape discipline).
+    jit_compile: compile the forward and backward pass with XLA (the TPU
+      shape discipline).
     source_model: optional frozen source detector for distillation.
   """
 
@@ -99,23 +100,43 @@ class Trainer:
       self.optimizer, self.learning_rate = optimizer_builder.build(
           train_config.optimizer)
     self._clip_norm = train_config.gradient_clipping_by_norm
-    self._step_fn = tf.function(self._replica_step, jit_compile=jit_compile)
+    # Only the forward and backward pass is compiled: a nested tf.function
+    # must not hold the cross-replica gradient sum of apply_gradients.
+    self._gradients_fn = (
+        tf.function(self._losses_and_gradients, jit_compile=True)
+        if jit_compile else self._losses_and_gradients)
+    self._create_variables()
 
-  def _replica_step(self, batch):
+  def _create_variables(self):
+    """Creates the model's and the optimizer's variables before any step.
+
+    Variables first created inside the traced step make ``tf.function``
+    trace it twice (per replica); creating them here also lets a checkpoint
+    restore them at once instead of on creation.
+    """
+    with self._strategy.scope():
+      inference.build_model_inputs(
+          self.model, self._configs['model'].faster_rcnn.image_resizer)
+      self.optimizer.build(self.model.trainable_variables)
+
+  def _losses_and_gradients(self, batch):
+    """Loss dict and clipped gradients (None where unused) of one replica."""
     with tf.GradientTape() as tape:
       losses = self.model.compute_losses(batch, training=True)
-      total = losses[LossKeys.total]
-      scaled = total / self._strategy.num_replicas_in_sync
-    variables = self.model.trainable_variables
-    gradients = tape.gradient(scaled, variables)
-    gradients = _clip_gradients(gradients, self._clip_norm)
+      scaled = losses[LossKeys.total] / self._strategy.num_replicas_in_sync
+    gradients = tape.gradient(scaled, self.model.trainable_variables)
+    return losses, _clip_gradients(gradients, self._clip_norm)
+
+  def _replica_step(self, batch):
+    losses, gradients = self._gradients_fn(_without_strings(batch))
     self.optimizer.apply_gradients(
-        [(g, v) for g, v in zip(gradients, variables) if g is not None])
+        [(g, v) for g, v in zip(gradients, self.model.trainable_variables)
+         if g is not None])
     return losses
 
   @tf.function
   def distributed_step(self, batch):
-    per_replica = self._strategy.run(self._step_fn, args=(batch,))
+    per_replica = self._strategy.run(self._replica_step, args=(batch,))
     losses = {k: self._strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
               for k, v in per_replica.items()}
     self.global_step.assign_add(1)
@@ -167,10 +188,8 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
     raise ValueError('%s: set train_config.num_steps or --num_train_steps' %
                      pipeline_config_path)
   tf.io.gfile.makedirs(model_dir)
-  resizer = configs['model'].faster_rcnn.image_resizer
   manager = checkpoints.restore_or_initialize(
-      trainer, model_dir, configs['train_config'], checkpoint_max_to_keep,
-      build_fn=lambda: inference.build_model_inputs(trainer.model, resizer))
+      trainer, model_dir, configs['train_config'], checkpoint_max_to_keep)
   config_util.save_pipeline_config(
       config_util.create_pipeline_proto_from_configs(configs), model_dir)
   step = int(trainer.global_step.numpy())
