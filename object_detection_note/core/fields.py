@@ -111,6 +111,12 @@ class LossKeys:
   total = 'Loss/total_loss'
 
 
+class SummaryKeys:
+  """TensorBoard scalars written by training besides the LossKeys."""
+  learning_rate = 'learning_rate'
+  steps_per_sec = 'steps_per_sec'
+
+
 class Splits:
   """Dataset split names (file prefixes) written by every converter."""
   source_train = 'source_train'

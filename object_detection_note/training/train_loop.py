@@ -18,6 +18,7 @@ from object_detection_note.builders import model_builder
 from object_detection_note.builders import optimizer_builder
 from object_detection_note.core import config_util
 from object_detection_note.core.fields import LossKeys
+from object_detection_note.core.fields import SummaryKeys
 from object_detection_note import inference
 from object_detection_note.data import inputs
 from object_detection_note.evaluation import eval_loop
@@ -221,10 +222,10 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
         rate = meter.rate(step)
         for key, value in values.items():
           tf.summary.scalar(key, value, step=step)
-        tf.summary.scalar('learning_rate',
+        tf.summary.scalar(SummaryKeys.learning_rate,
                           float(trainer.learning_rate(trainer.optimizer.iterations)),
                           step=step)
-        tf.summary.scalar('steps_per_sec', rate, step=step)
+        tf.summary.scalar(SummaryKeys.steps_per_sec, rate, step=step)
         logging.info('step %s loss %.4f', meter.status(step),
                      values[LossKeys.total])
       if step % checkpoint_every_n == 0 or step >= total_steps:
