@@ -44,5 +44,11 @@ iterate: protos
 	  $(MAKE) data DATA_DIR=data/synthetic; fi
 	$(PY) -m object_detection_note.iterate --pipeline_config_path=$(CONFIG) --model_dir=$(MODEL_DIR)
 
+# Step times, mining/eval throughput and peak memory -> bench/results/bench.{json,md}
+# (about 25 min on 2 cores; `make bench BENCH_ARGS=--quick` for a smoke run).
+bench: protos
+	test -e $(DATA_DIR)/manifest.json || $(MAKE) data
+	$(PY) bench/run_bench.py $(BENCH_ARGS)
+
 clean:
 	rm -rf build dist *.egg-info object_detection_note/protos/*_pb2.py

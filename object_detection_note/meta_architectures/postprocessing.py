@@ -67,7 +67,10 @@ def postprocess_detections(proposal_boxes, num_proposals, refined_box_encodings,
   nms_indices, nms_count = tf.image.non_max_suppression_padded(
       per_class_boxes, per_class_scores, per_class_k,
       iou_threshold=iou_threshold, score_threshold=score_threshold,
-      pad_to_max_output_size=True)  # [B, C, K], [B, C]
+      pad_to_max_output_size=True,
+      # Exact greedy NMS for any tile size; the default (512) would pad the
+      # P proposals of every class to 512 boxes.
+      tile_size=min(512, num_props))  # [B, C, K], [B, C]
   kept = tf.range(per_class_k)[tf.newaxis, tf.newaxis] < nms_count[..., None]
   kept_scores = tf.gather(per_class_scores, nms_indices, batch_dims=2)
   kept_scores = tf.where(kept, kept_scores, -2.0)

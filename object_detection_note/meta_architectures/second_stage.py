@@ -6,6 +6,8 @@ import tensorflow as tf
 
 from official.vision.ops import box_matcher
 from official.vision.ops import box_ops
+from official.vision.ops import spatial_transform_ops
+from tf_keras.src.utils import control_flow_util
 
 from object_detection_note.meta_architectures import first_stage
 from object_detection_note.meta_architectures import sampling
@@ -60,90 +62,78 @@ def sample_proposals(proposals, proposals_valid, gt_boxes, gt_classes,
   }
 
 
-def _interpolation_matrix(starts, sizes, length, crop_size):
-  """Bilinear sampling weights along one axis, as a dense matrix.
+def _in_xla_context():
+  """True while tracing for XLA (jit_compile=True, TPU replicas)."""
+  return control_flow_util.GraphOrParentsInXlaContext(
+      tf.compat.v1.get_default_graph())
 
-  Same sample positions and border rule as Model Garden's
-  ``multilevel_crop_and_resize`` (``sample_offset`` 0.5): sample ``i`` of a
-  box is at ``start + (i + 0.5) * size / crop_size``; its lower neighbour is
-  ``floor`` of that, clipped to ``[0, length - 1]``, its upper neighbour the
-  next cell clipped to ``length - 1``, and the weights are ``1 - d`` and
-  ``d`` with ``d`` the distance to the lower neighbour.
 
-  Args:
-    starts: float [B, K] box starts, in feature cells.
-    sizes: float [B, K] box sizes, in feature cells.
-    length: static int, feature map size along the axis.
-    crop_size: static int.
+def _sample_range(starts, sizes, crop_size):
+  """First and last sample positions, as multilevel_crop_and_resize has them.
+
+  Sample ``i`` of a box is at ``start + (i + 0.5) * size / crop_size``
+  (``sample_offset`` 0.5).
 
   Returns:
-    float [B, K, crop_size, length]; each row sums to 1.
+    (first, last) float [B, K].
   """
-  offsets = tf.range(crop_size, dtype=starts.dtype) + 0.5
-  positions = (starts[..., tf.newaxis] +
-               offsets * sizes[..., tf.newaxis] / float(crop_size))
-  limit = float(length - 1)
-  lower = tf.minimum(tf.maximum(tf.floor(positions), 0.0), limit)
-  upper = tf.minimum(lower + 1.0, limit)
-  upper_weight = positions - lower
-  lower_weight = 1.0 - upper_weight
-  return (lower_weight[..., tf.newaxis] *
-          tf.one_hot(tf.cast(lower, tf.int32), length, dtype=starts.dtype) +
-          upper_weight[..., tf.newaxis] *
-          tf.one_hot(tf.cast(upper, tf.int32), length, dtype=starts.dtype))
+  first = starts + 0.5 * sizes / float(crop_size)
+  last = starts + (crop_size - 0.5) * sizes / float(crop_size)
+  return first, last
 
 
-def _separable_resample(features, rows, cols):
-  """``out[b,k,i,j] = sum_{y,x} rows[b,k,i,y] cols[b,k,j,x] features[b,y,x]``.
+def _model_garden_crops(features, cells, crop_size):
+  """Model Garden's gather-based crops; compiles with XLA. [B, K, k, k, C]."""
+  return spatial_transform_ops.multilevel_crop_and_resize(
+      {'0': features}, cells, output_size=crop_size)
 
-  Two batched matrix products, the longer spatial axis contracted first (the
-  second product is then the smaller).
 
-  Args:
-    features: [B, h, w, C].
-    rows: [B, K, crop, h].
-    cols: [B, K, crop, w].
+def _native_crops(features, cells, crop_size):
+  """The same samples with ``tf.image.crop_and_resize``: [B, K, k, k, C].
 
-  Returns:
-    [B, K, crop, crop, C].
+  Exact (up to float rounding) for sample positions in ``[0, h] x [0, w]``
+  (cell units): the map gets one replicated border row / column on top /
+  left and two at the bottom / right, so that bilinear sampling of the
+  padded map reproduces Model Garden's rule of reading the last row / column
+  for positions past ``h - 1`` / ``w - 1``.
   """
   batch = tf.shape(features)[0]
-  height, width, channels = features.shape[1:4]
-  num_boxes, crop_size = rows.shape[1], rows.shape[2]
-  if width >= height:
-    first, second = cols, rows
-    maps = tf.transpose(features, [0, 2, 1, 3])  # [B, w, h, C]
-    long_len, short_len = width, height
-  else:
-    first, second = rows, cols
-    maps = features
-    long_len, short_len = height, width
-  # [B, K * crop, long] x [B, long, short * C] -> [B, K * crop, short * C].
-  partial = tf.matmul(
-      tf.reshape(first, [batch, num_boxes * crop_size, long_len]),
-      tf.reshape(maps, [batch, long_len, short_len * channels]))
-  # -> [B * K, short, crop * C], contracted with [B * K, crop, short].
-  partial = tf.reshape(partial, [-1, crop_size, short_len, channels])
-  partial = tf.reshape(tf.transpose(partial, [0, 2, 1, 3]),
-                       [-1, short_len, crop_size * channels])
-  out = tf.matmul(tf.reshape(second, [-1, crop_size, short_len]), partial)
-  out = tf.reshape(out, [batch, num_boxes, crop_size, crop_size, channels])
-  if width < height:  # Rows were contracted first: out is [B, K, j, i, C].
-    out = tf.transpose(out, [0, 1, 3, 2, 4])
-  return out
+  height, width = features.shape[1], features.shape[2]
+  padded = tf.concat([features[:, :1], features, features[:, -1:],
+                      features[:, -1:]], axis=1)
+  padded = tf.concat([padded[:, :, :1], padded, padded[:, :, -1:],
+                      padded[:, :, -1:]], axis=2)
+  y_first, y_last = _sample_range(cells[..., 0], cells[..., 2] - cells[..., 0],
+                                  crop_size)
+  x_first, x_last = _sample_range(cells[..., 1], cells[..., 3] - cells[..., 1],
+                                  crop_size)
+  # crop_and_resize samples y1 * (H' - 1) + i * (y2 - y1) * (H' - 1) / (k - 1)
+  # for a padded height H' = h + 3; the padding shifts positions by one.
+  normalised = tf.stack([(y_first + 1.0) / float(height + 2),
+                         (x_first + 1.0) / float(width + 2),
+                         (y_last + 1.0) / float(height + 2),
+                         (x_last + 1.0) / float(width + 2)], axis=-1)
+  num_boxes = cells.shape[1]
+  crops = tf.image.crop_and_resize(
+      padded, tf.reshape(normalised, [-1, 4]),
+      tf.repeat(tf.range(batch), num_boxes), [crop_size, crop_size])
+  return tf.reshape(tf.cast(crops, features.dtype),
+                    [batch, num_boxes, crop_size, crop_size,
+                     features.shape[-1]])
 
 
 def crop_features(features, boxes, stride, crop_size, maxpool_kernel_size,
                   maxpool_stride):
   """Bilinear crops of the feature map for each box, then max pooling.
 
-  Samples exactly where Model Garden's ``multilevel_crop_and_resize`` with a
-  single level does (RoIAlign-style, one sample per output cell, borders
-  clamped), but as two small matrix products per box, one per axis, instead
-  of gathering four ``[crop, crop, C]`` corner tensors per box: the same
-  values up to float rounding, a fraction of the time and memory (its
-  gradient is a matrix product too, not a scatter). Matrix products and
-  ``one_hot`` compile with XLA (``tf.image.crop_and_resize`` does not).
+  The samples are those of Model Garden's ``multilevel_crop_and_resize``
+  with a single level (RoIAlign-style, one sample per output cell, positions
+  past the last row / column read it). Under XLA that gather-based op is
+  used (``tf.image.crop_and_resize`` has no XLA kernel); otherwise, whenever
+  every sample lies inside the feature map (always the case for proposals,
+  which are clipped to the image), the native ``crop_and_resize`` kernel
+  computes the same values (up to float rounding) several times faster and
+  with far less memory, in the forward and the backward pass.
 
   Args:
     features: float [B, h, w, C] first-stage features (static h, w).
@@ -156,16 +146,24 @@ def crop_features(features, boxes, stride, crop_size, maxpool_kernel_size,
   Returns:
     float [B * K, crop', crop', C].
   """
-  height, width, channels = features.shape[1:4]
+  height, width = features.shape[1], features.shape[2]
   cells = boxes / float(stride)
-  rows = _interpolation_matrix(cells[..., 0], cells[..., 2] - cells[..., 0],
-                               height, crop_size)  # [B, K, crop, h]
-  cols = _interpolation_matrix(cells[..., 1], cells[..., 3] - cells[..., 1],
-                               width, crop_size)  # [B, K, crop, w]
-  rows = tf.cast(rows, features.dtype)
-  cols = tf.cast(cols, features.dtype)
-  crops = _separable_resample(features, rows, cols)
-  crops = tf.reshape(crops, [-1, crop_size, crop_size, channels])
+  if _in_xla_context():
+    crops = _model_garden_crops(features, cells, crop_size)
+  else:
+    y_first, y_last = _sample_range(
+        cells[..., 0], cells[..., 2] - cells[..., 0], crop_size)
+    x_first, x_last = _sample_range(
+        cells[..., 1], cells[..., 3] - cells[..., 1], crop_size)
+    inside = tf.reduce_all(tf.stack([
+        tf.minimum(y_first, y_last) >= 0.0,
+        tf.maximum(y_first, y_last) <= float(height),
+        tf.minimum(x_first, x_last) >= 0.0,
+        tf.maximum(x_first, x_last) <= float(width)]))
+    crops = tf.cond(inside,
+                    lambda: _native_crops(features, cells, crop_size),
+                    lambda: _model_garden_crops(features, cells, crop_size))
+  crops = tf.reshape(crops, [-1, crop_size, crop_size, features.shape[-1]])
   if maxpool_kernel_size > 1 or maxpool_stride > 1:
     crops = tf.nn.max_pool2d(crops, maxpool_kernel_size, maxpool_stride,
                              padding='VALID')

@@ -6,6 +6,8 @@
 * ``add_kernel_regularization``: weight decay for already-built layers.
 * ``extract_submodel``: cut a functional model between two tensors; the new
   model shares the layer objects (and so the variables) of the original.
+* ``use_convolution_input_gradients``: a faster, equivalent input gradient
+  for stride-1 convolutions.
 """
 
 from typing import List, Optional
@@ -76,6 +78,84 @@ def add_kernel_regularization(layers, regularizer) -> int:
     if isinstance(layer, tf_keras.layers.Conv2D):
       layer.add_loss(lambda layer=layer: regularizer(layer.kernel))
       count += 1
+  return count
+
+
+def _input_gradient_by_convolution(layer) -> bool:
+  """Whether `layer`'s input gradient is a SAME convolution of its own.
+
+  True for plain (not transposed, depthwise or grouped) NHWC stride-1,
+  undilated 2-D convolutions whose kernel is 1x1 or odd-sized with SAME
+  padding. Checked at call time: the extractors change padding and strides
+  of built layers.
+  """
+  kernel_size = tuple(layer.kernel_size)
+  return (type(layer) is tf_keras.layers.Conv2D and  # pylint: disable=unidiomatic-typecheck
+          layer.groups == 1 and layer.data_format == 'channels_last' and
+          tuple(layer.strides) == (1, 1) and
+          tuple(layer.dilation_rate) == (1, 1) and
+          (kernel_size == (1, 1) or
+           (layer.padding == 'same' and kernel_size[0] % 2 == 1 and
+            kernel_size[1] % 2 == 1)))
+
+
+def _convolution_with_input_gradient_by_convolution(inputs, kernel, padding):
+  """``tf.nn.conv2d(inputs, kernel, 1, padding)`` with a faster input gradient.
+
+  The forward op is the one Keras runs. For a stride-1 convolution with a
+  1x1 kernel, or an odd kernel and SAME (symmetric) padding, the input
+  gradient is the forward convolution of the output gradient with the
+  spatially flipped, in/out-transposed kernel: the same sums, which TF's CPU
+  kernels compute much faster as a forward convolution than as
+  ``Conv2DBackpropInput`` (notably for 1x1 kernels). The kernel gradient is
+  TF's own ``Conv2DBackpropFilter``.
+  """
+
+  @tf.custom_gradient
+  def convolution(x, w):
+    y = tf.nn.conv2d(x, w, strides=1, padding=padding)
+
+    def gradient(dy):
+      flipped = w if w.shape[0] == w.shape[1] == 1 else tf.reverse(w, [0, 1])
+      dx = tf.nn.conv2d(dy, tf.transpose(flipped, [0, 1, 3, 2]), strides=1,
+                        padding=padding)
+      dw = tf.raw_ops.Conv2DBackpropFilter(
+          input=x, filter_sizes=tf.shape(w), out_backprop=dy,
+          strides=[1, 1, 1, 1], padding=padding)
+      return dx, dw
+
+    return y, gradient
+
+  return convolution(inputs, tf.convert_to_tensor(kernel))
+
+
+def use_convolution_input_gradients(layers) -> int:
+  """Gives eligible Conv2D layers the faster input gradient; returns count.
+
+  Each plain ``Conv2D`` of `layers` gets a ``convolution_op`` that, when the
+  layer is eligible at call time (stride 1, no dilation, 1x1 or odd kernel
+  with SAME padding, NHWC), runs the same forward op with the input gradient
+  of ``_convolution_with_input_gradient_by_convolution``; other calls use
+  the layer's own op. Results are unchanged up to float rounding; weights,
+  names and serialisation are untouched.
+  """
+  count = 0
+  for layer in layers:
+    if type(layer) is not tf_keras.layers.Conv2D:  # pylint: disable=unidiomatic-typecheck
+      continue
+    if getattr(layer, '_input_gradient_by_convolution', False):
+      continue
+    default_op = layer.convolution_op
+
+    def convolution_op(inputs, kernel, layer=layer, default_op=default_op):
+      if _input_gradient_by_convolution(layer):
+        return _convolution_with_input_gradient_by_convolution(
+            inputs, kernel, layer.padding.upper())
+      return default_op(inputs, kernel)
+
+    layer.convolution_op = convolution_op
+    layer._input_gradient_by_convolution = True  # pylint: disable=protected-access
+    count += 1
   return count
 
 

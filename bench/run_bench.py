@@ -1,0 +1,226 @@
+r"""NOTE-RCNN benchmark: training step time, mining and evaluation throughput.
+
+  python bench/run_bench.py [--sections=train,mining,eval] \
+    [--settings=irv2_320,irv2_600x1024,tiny] [--variants=plain,note,distill] \
+    [--steps=3] [--warmup=1] [--quick] [--output_dir=bench/results]
+
+Writes ``<output_dir>/bench.json`` and ``<output_dir>/bench.md`` (atomically,
+after every measurement, so an interrupted run keeps what it measured).
+Every measurement runs in its own subprocess (this script with ``--worker``),
+so its peak RSS is its own and one failure does not stop the others. Run from
+the repository root (``make bench`` does); needs ``data/synthetic`` for the
+mining and evaluation sections (``make data``).
+
+``--quick`` is a smoke run: IRv2 320×320 and tiny only, one timed step.
+"""
+import datetime
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO_ROOT)
+
+import machine  # pylint: disable=g-import-not-at-top,wrong-import-position
+import report  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+SECTIONS = ('train', 'mining', 'eval')
+SETTINGS = ('irv2_320', 'irv2_600x1024', 'tiny')
+VARIANTS = ('plain', 'note', 'distill')
+QUICK_SETTINGS = ('irv2_320', 'tiny')
+
+flags.DEFINE_list('sections', list(SECTIONS), 'Parts to run: %s.' %
+                  ', '.join(SECTIONS))
+flags.DEFINE_list('settings', list(SETTINGS), 'Training settings: %s.' %
+                  ', '.join(SETTINGS))
+flags.DEFINE_list('variants', list(VARIANTS), 'Training variants: %s.' %
+                  ', '.join(VARIANTS))
+flags.DEFINE_integer('steps', None, 'Timed steps per training case (default '
+                     '3, or 2 for irv2_600x1024; 1 with --quick; tiny always '
+                     'gets at least 5).')
+flags.DEFINE_integer('warmup', 1, 'Untimed steps before timing (the first '
+                     'traces and optimises the graph).')
+flags.DEFINE_bool('quick', False, 'Smoke run: irv2_320 and tiny, 1 timed '
+                  'step, 1 and 2 mining workers.')
+flags.DEFINE_list('mining_workers', ['1', '2'], 'Beam worker counts to time.')
+flags.DEFINE_bool('jit_compile', False, 'Compile training steps with XLA.')
+flags.DEFINE_integer('intra_op_threads', 0, 'TF intra-op threads (0: TF '
+                     'default).')
+flags.DEFINE_integer('inter_op_threads', 0, 'TF inter-op threads (0: TF '
+                     'default).')
+flags.DEFINE_integer('case_timeout', 1800, 'Seconds before a measurement '
+                     'subprocess is stopped and recorded as failed.')
+flags.DEFINE_string('output_dir', os.path.join(REPO_ROOT, 'bench', 'results'),
+                    'Where bench.json and bench.md go.')
+# Internal: one measurement in this process.
+flags.DEFINE_string('worker', None, 'Internal: train:<case>, mining or eval.')
+flags.DEFINE_string('worker_output', None, 'Internal: JSON result path.')
+
+FLAGS = flags.FLAGS
+
+
+def _write_atomically(path, text):
+  directory = os.path.dirname(path)
+  os.makedirs(directory, exist_ok=True)
+  handle, tmp_path = tempfile.mkstemp(prefix='.tmp-', dir=directory)
+  try:
+    with os.fdopen(handle, 'w') as f:
+      f.write(text)
+    os.replace(tmp_path, path)
+  except BaseException:
+    if os.path.exists(tmp_path):
+      os.remove(tmp_path)
+    raise
+
+
+# ---------------------------------------------------------------- worker side
+def _configure_threads():
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if FLAGS.intra_op_threads:
+    tf.config.threading.set_intra_op_parallelism_threads(
+        FLAGS.intra_op_threads)
+  if FLAGS.inter_op_threads:
+    tf.config.threading.set_inter_op_parallelism_threads(
+        FLAGS.inter_op_threads)
+
+
+def run_worker(task, output_path):
+  """Runs one measurement and writes its JSON result."""
+  _configure_threads()
+  with machine.TreeRssSampler() as sampler:
+    if task.startswith('train:'):
+      import train_bench  # pylint: disable=g-import-not-at-top
+      case = task.split(':', 1)[1]
+      result = train_bench.run_case(case, FLAGS.steps, FLAGS.warmup,
+                                    FLAGS.jit_compile)
+    elif task == 'mining':
+      import throughput_bench  # pylint: disable=g-import-not-at-top
+      result = throughput_bench.run_mining(
+          tuple(int(n) for n in FLAGS.mining_workers))
+    elif task == 'eval':
+      import throughput_bench  # pylint: disable=g-import-not-at-top
+      result = throughput_bench.run_eval()
+    else:
+      raise ValueError('unknown worker task %r' % task)
+  result['peak_rss_mib'] = machine.peak_rss_mib()
+  # With worker subprocesses (Beam), the sum over the process tree.
+  result['peak_tree_rss_mib'] = sampler.peak_mib
+  _write_atomically(output_path, json.dumps(result, indent=1))
+
+
+# ---------------------------------------------------------------- parent side
+def _steps_for(setting):
+  if FLAGS.steps:
+    steps = FLAGS.steps
+  elif FLAGS.quick:
+    steps = 1
+  else:
+    steps = 2 if setting == 'irv2_600x1024' else 3
+  return max(steps, 5) if setting == 'tiny' else steps
+
+
+def _run_subprocess(task, steps):
+  """Runs ``task`` in a child process; returns its result or an error dict."""
+  with tempfile.TemporaryDirectory(prefix='bench_') as tmp:
+    output = os.path.join(tmp, 'result.json')
+    command = [sys.executable, os.path.abspath(__file__),
+               '--worker=%s' % task, '--worker_output=%s' % output,
+               '--steps=%d' % steps, '--warmup=%d' % FLAGS.warmup,
+               '--jit_compile=%s' % FLAGS.jit_compile,
+               '--intra_op_threads=%d' % FLAGS.intra_op_threads,
+               '--inter_op_threads=%d' % FLAGS.inter_op_threads,
+               '--mining_workers=%s' % ','.join(FLAGS.mining_workers)]
+    start = time.perf_counter()
+    try:
+      completed = subprocess.run(command, cwd=REPO_ROOT, capture_output=True,
+                                 text=True, timeout=FLAGS.case_timeout,
+                                 check=False)
+    except subprocess.TimeoutExpired:
+      return {'error': 'timed out after %d s' % FLAGS.case_timeout}
+    elapsed = time.perf_counter() - start
+    if completed.returncode != 0 or not os.path.exists(output):
+      return {'error': 'exit code %d\n%s' % (completed.returncode,
+                                              completed.stderr[-3000:])}
+    with open(output) as f:
+      result = json.load(f)
+  result['process_seconds'] = elapsed
+  return result
+
+
+def _save(results):
+  results['load_avg_end'] = machine.load_average()
+  if results.get('train'):
+    results['ratios'] = report.ratios(results['train'])
+    results['reference'] = report.reference_comparison(results['train'])
+  _write_atomically(os.path.join(FLAGS.output_dir, 'bench.json'),
+                    json.dumps(results, indent=1, sort_keys=False))
+  _write_atomically(os.path.join(FLAGS.output_dir, 'bench.md'),
+                    report.markdown(results))
+
+
+def _check_flags():
+  for name, values, known in (('sections', FLAGS.sections, SECTIONS),
+                              ('settings', FLAGS.settings, SETTINGS),
+                              ('variants', FLAGS.variants, VARIANTS)):
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+      raise app.UsageError('--%s: unknown %s (known: %s)' % (
+          name, ', '.join(unknown), ', '.join(known)))
+  needs_data = {'mining', 'eval'} & set(FLAGS.sections)
+  manifest = os.path.join(REPO_ROOT, 'data', 'synthetic', 'manifest.json')
+  if needs_data and not os.path.exists(manifest):
+    raise app.UsageError('%s needs data/synthetic: run `make data` first' %
+                         ' and '.join(sorted(needs_data)))
+
+
+def main(argv):
+  del argv
+  os.chdir(REPO_ROOT)
+  if FLAGS.worker:
+    run_worker(FLAGS.worker, FLAGS.worker_output)
+    return
+  _check_flags()
+  settings = [s for s in FLAGS.settings
+              if not FLAGS.quick or s in QUICK_SETTINGS]
+  results = {
+      'schema_version': 1,
+      'created': datetime.datetime.now().astimezone().isoformat(
+          timespec='seconds'),
+      'command': ['bench/run_bench.py'] + sys.argv[1:],
+      'machine': machine.describe(),
+      'load_avg_start': machine.load_average(),
+      'options': {'sections': FLAGS.sections, 'settings': settings,
+                  'variants': FLAGS.variants, 'warmup': FLAGS.warmup,
+                  'quick': FLAGS.quick, 'jit_compile': FLAGS.jit_compile,
+                  'mining_workers': FLAGS.mining_workers},
+  }
+  if 'train' in FLAGS.sections:
+    results['train'] = {}
+    for setting in settings:
+      for variant in FLAGS.variants:
+        case = '%s/%s' % (setting, variant)
+        logging.info('training step: %s (load %s)', case,
+                     machine.load_average())
+        results['train'][case] = _run_subprocess('train:' + case,
+                                                 _steps_for(setting))
+        logging.info('  -> %s', results['train'][case].get(
+            'median_s', results['train'][case].get('error')))
+        _save(results)
+  for section in ('mining', 'eval'):
+    if section in FLAGS.sections:
+      logging.info('%s throughput (load %s)', section, machine.load_average())
+      results[section] = _run_subprocess(section, 1)
+      _save(results)
+  _save(results)
+  logging.info('wrote %s', os.path.join(FLAGS.output_dir, 'bench.md'))
+
+
+if __name__ == '__main__':
+  app.run(main)
