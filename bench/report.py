@@ -32,8 +32,12 @@ def ratios(train_results):
   return out
 
 
-def reference_comparison(train_results):
-  """Plain IRv2 320 step against the OD API figure, if it was measured."""
+def reference_comparison(train_results, usable_cpus):
+  """Plain IRv2 320 step against the OD API figure, if it was measured.
+
+  ``cpu_bound_s`` (median CPU time / usable cores) is the step time the
+  process would need with every core to itself and perfect parallelism.
+  """
   result = train_results.get(REFERENCE_CASE)
   if not result or 'error' in result:
     return None
@@ -41,6 +45,7 @@ def reference_comparison(train_results):
       'od_api_seconds': OD_API_IRV2_320_SECONDS,
       'plain_median_s': result['median_s'],
       'ratio': result['median_s'] / OD_API_IRV2_320_SECONDS,
+      'cpu_bound_s': result['median_cpu_s'] / max(1, usable_cpus or 1),
   }
 
 
@@ -58,17 +63,18 @@ def _load(values):
 
 def _train_table(train):
   lines = [
-      '| case | median s/step | median CPU s/step | steps (s) | warm-up s '
-      '| peak RSS MiB | load 1/5/15 before → after |',
-      '|---|---:|---:|---|---:|---:|---|',
+      '| case | median s/step | median CPU s/step | cores used | steps (s) '
+      '| warm-up s | peak RSS MiB | load 1/5/15 before → after |',
+      '|---|---:|---:|---:|---|---:|---:|---|',
   ]
   for case, r in train.items():
     if 'error' in r:
-      lines.append('| %s | failed: %s | | | | | |' %
+      lines.append('| %s | failed: %s | | | | | | |' %
                    (case, r['error'].splitlines()[-1][:120]))
       continue
-    lines.append('| %s | %s | %s | %s | %s | %s | %s → %s |' % (
+    lines.append('| %s | %s | %s | %s | %s | %s | %s | %s → %s |' % (
         case, _fmt(r['median_s']), _fmt(r['median_cpu_s']),
+        _fmt(r['median_cpu_s'] / r['median_s'], 1),
         ', '.join('%.2f' % s for s in r['step_seconds']),
         _fmt(r['first_step_s'], 0), _fmt(r.get('peak_rss_mib'), 0),
         _load(r['load_avg_before']), _load(r['load_avg_after'])))
@@ -152,7 +158,10 @@ def markdown(results):
       '',
       'Wall-clock times depend on what else runs on the machine; the CPU '
       'time of the process is steadier under load. Medians are over the '
-      'timed steps, after %d warm-up step(s).' % results['options']['warmup'],
+      'timed steps, after %d warm-up step(s). "Cores used" is CPU time over '
+      'wall time: below the number of cores, other jobs took the rest, and '
+      'the CPU-time ratios are the ones to compare.' %
+      results['options']['warmup'],
   ]
   train = results.get('train')
   if train:
@@ -167,9 +176,10 @@ def markdown(results):
     reference = results.get('reference')
     if reference:
       lines += ['', 'Plain IRv2 320×320 / 64 proposals: %.2f s/step, %.2f× '
-                'the OD API reference (%.1f s).' % (
+                'the OD API reference (%.1f s); its CPU time over the usable '
+                'cores (the step time with every core free) is %.2f s.' % (
                     reference['plain_median_s'], reference['ratio'],
-                    reference['od_api_seconds'])]
+                    reference['od_api_seconds'], reference['cpu_bound_s'])]
   if results.get('mining'):
     lines += ['', '## Mining throughput', ''] + _mining_lines(
         results['mining'])

@@ -28,7 +28,8 @@ from absl import flags
 from absl import logging
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO_ROOT)
+if REPO_ROOT not in sys.path:  # The package, when it is not installed.
+  sys.path.append(REPO_ROOT)
 
 import machine  # pylint: disable=g-import-not-at-top,wrong-import-position
 import report  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -61,6 +62,8 @@ flags.DEFINE_integer('inter_op_threads', 0, 'TF inter-op threads (0: TF '
                      'default).')
 flags.DEFINE_integer('case_timeout', 1800, 'Seconds before a measurement '
                      'subprocess is stopped and recorded as failed.')
+flags.DEFINE_bool('render', False, 'Only rewrite bench.md from the '
+                  'bench.json in --output_dir.')
 flags.DEFINE_string('output_dir', os.path.join(REPO_ROOT, 'bench', 'results'),
                     'Where bench.json and bench.md go.')
 # Internal: one measurement in this process.
@@ -162,11 +165,16 @@ def _run_subprocess(task, steps):
   return result
 
 
-def _save(results):
-  results['load_avg_end'] = machine.load_average()
+def _summarise(results):
   if results.get('train'):
     results['ratios'] = report.ratios(results['train'])
-    results['reference'] = report.reference_comparison(results['train'])
+    results['reference'] = report.reference_comparison(
+        results['train'], results['machine']['usable_cpus'])
+
+
+def _save(results):
+  results['load_avg_end'] = machine.load_average()
+  _summarise(results)
   _write_atomically(os.path.join(FLAGS.output_dir, 'bench.json'),
                     json.dumps(results, indent=1, sort_keys=False))
   _write_atomically(os.path.join(FLAGS.output_dir, 'bench.md'),
@@ -193,6 +201,15 @@ def main(argv):
   os.chdir(REPO_ROOT)
   if FLAGS.worker:
     run_worker(FLAGS.worker, FLAGS.worker_output)
+    return
+  if FLAGS.render:
+    with open(os.path.join(FLAGS.output_dir, 'bench.json')) as f:
+      results = json.load(f)
+    _summarise(results)
+    _write_atomically(os.path.join(FLAGS.output_dir, 'bench.json'),
+                      json.dumps(results, indent=1))
+    _write_atomically(os.path.join(FLAGS.output_dir, 'bench.md'),
+                      report.markdown(results))
     return
   _check_flags()
   settings = [s for s in FLAGS.settings

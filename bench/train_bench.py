@@ -178,7 +178,7 @@ def run_case(case, steps, warmup=1, jit_compile=False):
 
   Args:
     case: '<setting>/<variant>' (see ``case_names``).
-    steps: timed steps.
+    steps: timed steps (at least 1).
     warmup: untimed steps first (the first one traces and optimises).
     jit_compile: compile the step with XLA.
 
@@ -192,6 +192,7 @@ def run_case(case, steps, warmup=1, jit_compile=False):
     train_loop.NonFiniteLossError: if the last step's losses are not finite.
   """
   setting, variant = parse_case(case)
+  steps = max(1, int(steps))
   load_before = machine.load_average()
   start = time.perf_counter()
   target, source = pipeline_configs(setting, variant)
@@ -220,8 +221,8 @@ def run_case(case, steps, warmup=1, jit_compile=False):
       'variant': variant,
       'step_seconds': wall,
       'cpu_seconds': cpu,
-      'median_s': statistics.median(wall) if wall else None,
-      'median_cpu_s': statistics.median(cpu) if cpu else None,
+      'median_s': statistics.median(wall),
+      'median_cpu_s': statistics.median(cpu),
       'build_s': build_s,
       'first_step_s': first_step_s,
       'load_avg_before': load_before,
