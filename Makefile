@@ -50,5 +50,12 @@ bench: protos
 	test -e $(DATA_DIR)/manifest.json || $(MAKE) data
 	$(PY) bench/run_bench.py $(BENCH_ARGS)
 
+# Paper §4.3 ablation (configs/ablation/*.config: 6 variants, one shared S)
+# -> bench/results/ablation.{json,md,png}; about an hour on 2 cores per seed.
+# Resumable; SEEDS=0,1,2 for mean ± std; ABLATION_ARGS=--variants=naive,...
+ablation: protos
+	test -e data/synthetic/manifest.json || $(MAKE) data DATA_DIR=data/synthetic
+	$(PY) bench/run_ablation.py --seeds=$(or $(SEEDS),0) $(ABLATION_ARGS)
+
 clean:
 	rm -rf build dist *.egg-info object_detection_note/protos/*_pb2.py

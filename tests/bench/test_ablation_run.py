@@ -1,0 +1,139 @@
+"""Plan and run state of bench/run_ablation.py (no training)."""
+import json
+import os
+import shutil
+import sys
+import types
+
+from absl import app
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+BENCH = os.path.join(REPO, 'bench')
+if BENCH not in sys.path:
+  sys.path.insert(0, BENCH)
+
+import run_ablation  # pylint: disable=g-import-not-at-top,wrong-import-position
+from object_detection_note.core import config_util  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+@pytest.fixture
+def in_repo(monkeypatch):
+  monkeypatch.chdir(REPO)
+
+
+def test_shipped_configs_share_source_and_budget(in_repo):
+  plan = run_ablation.Plan(list(run_ablation.VARIANT_KEYS),
+                           os.path.join('configs', 'ablation'),
+                           os.path.join('runs', 'ablation'), '', 0)
+  # Used as they are: no derived copies.
+  assert plan.configs == {v: os.path.join('configs', 'ablation', v + '.config')
+                          for v in run_ablation.VARIANT_KEYS}
+  assert plan.source_dir == os.path.join('runs', 'ablation', 'source')
+  assert plan.iterations >= 4
+  settings = plan.variant_settings()
+  assert not settings['naive']['det_cls_a']
+  assert not settings['naive']['rpn_cls_a']
+  assert settings['det_a']['det_cls_a']
+  assert not settings['det_a']['mask_mined_background']
+  assert settings['det_az']['mask_mined_background']
+  assert not settings['det_az']['rpn_cls_a']
+  assert settings['det_az_rpn_a']['rpn_cls_a']
+  assert settings['det_az_rpn_a']['distillation'] == 'no'
+  assert settings['det_az_rpn_a_distill']['distillation'].startswith(
+      'every T^t')
+  assert settings['half_distill']['distillation'].startswith('T^0..T^')
+  budget = plan.budget({'splits': {'seed': {'images': 24},
+                                   'image_level': {'images': 405}}})
+  assert budget['iterations'] == plan.iterations
+  assert budget['initial_steps'] == -(-budget['initial_epochs'] * 24 //
+                                      budget['batch_size'])
+  assert budget['score_threshold'] == pytest.approx(0.9)
+
+
+def test_derived_configs_for_smoke_runs(in_repo, tmp_path):
+  runs = str(tmp_path / 'runs')
+  plan = run_ablation.Plan(['naive', 'half_distill'],
+                           os.path.join('configs', 'ablation'), runs,
+                           'note { iterations: 1 initial_epochs: 2 }', 20)
+  assert plan.iterations == 1
+  assert plan.source_dir == os.path.join(runs, 'source')
+  for variant in ('naive', 'half_distill'):
+    assert plan.configs[variant] == os.path.join(runs, 'configs',
+                                                 variant + '.config')
+    pipeline = config_util.read_pipeline_config(plan.configs[variant])
+    assert pipeline.note.iterations == 1
+    assert pipeline.note.initial_epochs == 2
+    assert pipeline.note.source_detector.checkpoint_dir == plan.source_dir
+    assert pipeline.note.source_detector.pipeline_config_path == os.path.join(
+        runs, 'configs', 'source.config')
+  source = config_util.read_pipeline_config(plan.source_config)
+  assert source.train_config.num_steps == 20
+  assert plan.source_steps == 20
+
+
+def _copy_configs(tmp_path, edit):
+  directory = tmp_path / 'configs'
+  directory.mkdir()
+  for variant in ('naive', 'det_a'):
+    shutil.copy(os.path.join(REPO, 'configs', 'ablation', variant + '.config'),
+                directory / (variant + '.config'))
+  path = directory / 'det_a.config'
+  text = path.read_text()
+  path.write_text(edit(text))
+  return str(directory)
+
+
+def test_rejects_different_budgets(in_repo, tmp_path):
+  directory = _copy_configs(tmp_path, lambda text: text.replace(
+      'epochs_per_iteration: 8', 'epochs_per_iteration: 9'))
+  with pytest.raises(app.UsageError, match='differ in budget'):
+    run_ablation.Plan(['naive', 'det_a'], directory, 'runs/ablation', '', 0)
+
+
+def test_rejects_different_source_detectors(in_repo, tmp_path):
+  directory = _copy_configs(tmp_path, lambda text: text.replace(
+      'checkpoint_dir: "runs/ablation/source"',
+      'checkpoint_dir: "runs/other/source"'))
+  with pytest.raises(app.UsageError, match='same'):
+    run_ablation.Plan(['naive', 'det_a'], directory, 'runs/ablation', '', 0)
+
+
+def _write(path, payload):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, 'w') as f:
+    json.dump(payload, f)
+
+
+def _finish(model_dir, t, map_, boxes=None):
+  mining = None if t == 0 else {'mined_boxes': boxes, 'images_with_boxes': 5,
+                                'precision': 0.9, 'recall': 0.1}
+  _write(os.path.join(model_dir, 'iteration_%02d' % t, 'manifest.json'), {
+      'iteration': t, 'num_steps': 100 + t, 'distillation': False,
+      'mining': mining,
+      'eval': {'DetectionBoxes_Precision/mAP': map_,
+               'DetectionBoxes_Precision/mAP@.50IOU': 2 * map_}})
+
+
+def test_run_state_from_run_directory(tmp_path):
+  plan = types.SimpleNamespace(runs_dir=str(tmp_path), iterations=2)
+  model_dir = os.path.join(str(tmp_path), '0', 'naive')
+  state = run_ablation._run_state(plan, 0, 'naive')
+  assert state['status'] == 'pending' and state['rows'] == []
+  assert state['seconds'] is None
+  _finish(model_dir, 0, 0.2)
+  _finish(model_dir, 1, 0.25, boxes=40)
+  _write(run_ablation._timing_path(str(tmp_path), 0, 'naive'),
+         {'seconds': 90.0, 'invocations': 2,
+          'iteration_seconds': {'0': 50.0, '1': 40.0}})
+  state = run_ablation._run_state(plan, 0, 'naive')
+  assert state['status'] == 'partial'
+  assert [r['mAP'] for r in state['rows']] == [0.2, 0.25]
+  assert state['rows'][1]['mined_boxes'] == 40
+  assert state['rows'][1]['mAP@0.5'] == 0.5
+  assert state['seconds'] == 90.0 and state['invocations'] == 2
+  _finish(model_dir, 2, 0.3, boxes=60)
+  assert run_ablation._run_state(plan, 0, 'naive')['status'] == 'complete'
+  failed = run_ablation._run_state(plan, 0, 'naive', error='exit code 1')
+  assert failed['status'] == 'failed' and failed['error'] == 'exit code 1'
