@@ -244,6 +244,7 @@ def main(argv):
       results[section] = _run_subprocess(section, 1)
       _save(results)
   _save(results)
+  print(report.markdown(results), flush=True)
   logging.info('wrote %s', os.path.join(FLAGS.output_dir, 'bench.md'))
 
 
