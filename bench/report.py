@@ -1,15 +1,10 @@
 """Ratios and the Markdown rendering of bench/results/bench.json."""
-import statistics
 
 # The upstream OD API's Faster R-CNN IRv2 train step at 320x320 / 64
 # proposals on the project's 2-core reference machine (tf.function, TF 2.20).
 OD_API_IRV2_320_SECONDS = 9.5
 REFERENCE_CASE = 'irv2_320/plain'
 RATIOS = (('note', 'plain'), ('distill', 'plain'), ('distill', 'note'))
-
-
-def _median(values):
-  return statistics.median(values) if values else None
 
 
 def ratios(train_results):
