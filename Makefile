@@ -51,7 +51,7 @@ bench: protos
 	$(PY) bench/run_bench.py $(BENCH_ARGS)
 
 # Paper §4.3 ablation (configs/ablation/*.config: 6 variants, one shared S)
-# -> bench/results/ablation.{json,md,png}; about an hour on 2 cores per seed.
+# -> bench/results/ablation.{json,md,png}; ~20 min per seed on 2 idle cores.
 # Resumable; SEEDS=0,1,2 for mean ± std; ABLATION_ARGS=--variants=naive,...
 ablation: protos
 	test -e data/synthetic/manifest.json || $(MAKE) data DATA_DIR=data/synthetic

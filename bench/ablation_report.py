@@ -330,10 +330,10 @@ def markdown(results):
 
 
 _PANELS = (
-    ('mAP', 'target-val mAP@[.5:.95]', 0),
-    ('mAP@0.5', 'target-val mAP@.5', 0),
-    ('mined_precision', 'mined box precision', 1),
-    ('mined_boxes', 'mined boxes', 1),
+    ('mAP', 'target-val mAP@[.5:.95]'),
+    ('mAP@0.5', 'target-val mAP@.5'),
+    ('mined_precision', 'mined box precision'),
+    ('mined_boxes', 'mined boxes'),
 )
 
 
@@ -345,7 +345,7 @@ def plot(results):
   last = max([results['budget']['iterations']] +
              [e['iteration'] for entries in summary.values()
               for e in entries])
-  for axis, (metric, title, first) in zip(axes.flat, _PANELS):
+  for axis, (metric, title) in zip(axes.flat, _PANELS):
     for index, variant in enumerate(results['variants']):
       points = [(e['iteration'], e[metric]) for e in summary.get(variant, [])
                 if e[metric] is not None]
@@ -359,9 +359,10 @@ def plot(results):
                     label=LABELS.get(variant, variant))
     axis.set(title=title, xlabel='iteration t', xticks=range(last + 1),
              xlim=(-0.3, last + 0.3))
-    if first:  # Mining panels: from 0 (precision up to 1).
-      axis.set_ylim(bottom=0, top=1.02 if metric == 'mined_precision' else
-                    None)
+    if metric == 'mined_boxes':
+      axis.set_ylim(bottom=0)
+    elif metric == 'mined_precision' and axis.has_data():
+      axis.set_ylim(top=min(1.005, axis.get_ylim()[1]))
   handles, labels = axes.flat[0].get_legend_handles_labels()
   if handles:
     axes.flat[0].legend(handles, labels, fontsize='small')

@@ -63,7 +63,7 @@ flags.DEFINE_string('config_override', '', 'Text proto merged into every '
                     'runs; use a separate --runs_dir).')
 flags.DEFINE_integer('source_steps', 0, 'Training steps of S (0: its '
                      "config's num_steps).")
-flags.DEFINE_float('poll_seconds', 5.0, 'Seconds between progress checks.')
+flags.DEFINE_float('poll_seconds', 2.0, 'Seconds between progress checks.')
 flags.DEFINE_bool('render', False, 'Only rewrite ablation.md and ablation.png '
                   'from the ablation.json in --output_dir.')
 # Internal: one run in this process.
