@@ -51,11 +51,13 @@ bench: protos
 	$(PY) bench/run_bench.py $(BENCH_ARGS)
 
 # Paper §4.3 ablation (configs/ablation/*.config: 6 variants, one shared S)
-# -> bench/results/ablation.{json,md,png}; ~20 min per seed on 2 idle cores.
-# Resumable; SEEDS=0,1,2 for mean ± std; ABLATION_ARGS=--variants=naive,...
+# -> bench/results/ablation.{json,md,png}: mean ± std over SEEDS, ~16 min per
+# seed plus 2 min for S on 2 idle cores (~50 min for the default three).
+# Resumable; SEEDS=0 for one quick pass; ABLATION_ARGS=--variants=naive,...
+SEEDS ?= 0,1,2
 ablation: protos
 	test -e data/synthetic/manifest.json || $(MAKE) data DATA_DIR=data/synthetic
-	$(PY) bench/run_ablation.py --seeds=$(or $(SEEDS),0) $(ABLATION_ARGS)
+	$(PY) bench/run_ablation.py --seeds=$(SEEDS) $(ABLATION_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info object_detection_note/protos/*_pb2.py
