@@ -165,7 +165,8 @@ def _iteration_table(results, first, metrics, patterns, prefix):
   return lines
 
 
-def _duration(seconds):
+def duration(seconds):
+  """'12m05s' for 725.0 seconds; '—' for None."""
   if seconds is None:
     return '—'
   minutes, secs = divmod(int(round(seconds)), 60)
@@ -276,11 +277,11 @@ def markdown(results):
       '',
       'Total wall time: %s (S %s, variants %s), summed over invocations '
       '(the last one: %s); load average at start %s, at end %s.' % (
-          _duration(results.get('total_seconds')),
-          _duration((results.get('source') or {}).get('seconds')),
-          _duration(sum(r.get('seconds') or 0 for v in results['runs']
+          duration(results.get('total_seconds')),
+          duration((results.get('source') or {}).get('seconds')),
+          duration(sum(r.get('seconds') or 0 for v in results['runs']
                         .values() for r in v.values())),
-          _duration(results.get('invocation_seconds')),
+          duration(results.get('invocation_seconds')),
           _load(results.get('load_avg_start')),
           _load(results.get('load_avg_end'))),
       '',
@@ -318,8 +319,8 @@ def markdown(results):
       run = results['runs'].get(variant, {}).get(str(seed)) or {}
       per_t = run.get('iteration_seconds') or {}
       lines.append('| %s | %s | %s | %s | %s | %s |' % (
-          LABELS.get(variant, variant), seed, _duration(run.get('seconds')),
-          ', '.join('T^%s %s' % (t, _duration(s)) for t, s in
+          LABELS.get(variant, variant), seed, duration(run.get('seconds')),
+          ', '.join('T^%s %s' % (t, duration(s)) for t, s in
                     sorted(per_t.items(), key=lambda kv: int(kv[0]))) or '—',
           sum(r.get('num_steps') or 0 for r in run.get('rows') or []) or '—',
           _status(run, budget['iterations'])))

@@ -98,7 +98,7 @@ def run_worker(kind, config_path, model_dir, seed):
 
 # ---------------------------------------------------------------- parent side
 def _elapsed(start):
-  return ablation_report._duration(time.monotonic() - start)  # pylint: disable=protected-access
+  return ablation_report.duration(time.monotonic() - start)
 
 
 def _say(start, text):
@@ -314,7 +314,7 @@ class _Progress:
         evaluation = _read_json(path).get('eval') or {}
         from object_detection_note.iterate import report  # pylint: disable=g-import-not-at-top
         _say(self._start, '%s: T^%d done in %s: mAP %.4f, mAP@.5 %.4f' % (
-            self._name, t, ablation_report._duration(  # pylint: disable=protected-access
+            self._name, t, ablation_report.duration(
                 self._timing['iteration_seconds'][str(t)]),
             evaluation.get(report.MAP, float('nan')),
             evaluation.get(report.MAP50, float('nan'))))
@@ -387,7 +387,7 @@ def train_source(plan, start):
   if code != 0 or not _read_json(marker):
     raise RuntimeError('training S failed (exit code %d):\n%s' % (
         code, _log_tail(os.path.join(plan.runs_dir, 'source.log'))))
-  _say(start, 'S: done in %s' % ablation_report._duration(  # pylint: disable=protected-access
+  _say(start, 'S: done in %s' % ablation_report.duration(
       time.monotonic() - begin))
   return timing['seconds']
 
@@ -515,7 +515,7 @@ def main(argv):
         _say(start, '%s: FAILED (%s)' % (name, error.splitlines()[0]))
       else:
         _say(start, '%s: done, %s in all' % (
-            name, ablation_report._duration(  # pylint: disable=protected-access
+            name, ablation_report.duration(
                 results['runs'][variant][str(seed)]['seconds'])))
   _say(start, 'wrote %s' % os.path.join(FLAGS.output_dir, 'ablation.md'))
   if failures:
