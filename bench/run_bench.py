@@ -31,6 +31,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:  # The package, when it is not installed.
   sys.path.append(REPO_ROOT)
 
+from object_detection_note.core import file_io  # pylint: disable=g-import-not-at-top,wrong-import-position
 import machine  # pylint: disable=g-import-not-at-top,wrong-import-position
 import report  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -73,20 +74,6 @@ flags.DEFINE_string('worker_output', None, 'Internal: JSON result path.')
 FLAGS = flags.FLAGS
 
 
-def _write_atomically(path, text):
-  directory = os.path.dirname(path)
-  os.makedirs(directory, exist_ok=True)
-  handle, tmp_path = tempfile.mkstemp(prefix='.tmp-', dir=directory)
-  try:
-    with os.fdopen(handle, 'w') as f:
-      f.write(text)
-    os.replace(tmp_path, path)
-  except BaseException:
-    if os.path.exists(tmp_path):
-      os.remove(tmp_path)
-    raise
-
-
 # ---------------------------------------------------------------- worker side
 def _configure_threads():
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -119,7 +106,7 @@ def run_worker(task, output_path):
   result['peak_rss_mib'] = machine.peak_rss_mib()
   # With worker subprocesses (Beam), the sum over the process tree.
   result['peak_tree_rss_mib'] = sampler.peak_mib
-  _write_atomically(output_path, json.dumps(result, indent=1))
+  file_io.write_atomically(output_path, json.dumps(result, indent=1))
 
 
 # ---------------------------------------------------------------- parent side
@@ -172,13 +159,18 @@ def _summarise(results):
         results['train'], results['machine']['usable_cpus'])
 
 
+def _write_results(results):
+  """Adds the ratios, then rewrites bench.json and bench.md."""
+  _summarise(results)
+  file_io.write_atomically(os.path.join(FLAGS.output_dir, 'bench.json'),
+                           json.dumps(results, indent=1, sort_keys=False))
+  file_io.write_atomically(os.path.join(FLAGS.output_dir, 'bench.md'),
+                           report.markdown(results))
+
+
 def _save(results):
   results['load_avg_end'] = machine.load_average()
-  _summarise(results)
-  _write_atomically(os.path.join(FLAGS.output_dir, 'bench.json'),
-                    json.dumps(results, indent=1, sort_keys=False))
-  _write_atomically(os.path.join(FLAGS.output_dir, 'bench.md'),
-                    report.markdown(results))
+  _write_results(results)
 
 
 def _check_flags():
@@ -205,11 +197,7 @@ def main(argv):
   if FLAGS.render:
     with open(os.path.join(FLAGS.output_dir, 'bench.json')) as f:
       results = json.load(f)
-    _summarise(results)
-    _write_atomically(os.path.join(FLAGS.output_dir, 'bench.json'),
-                      json.dumps(results, indent=1))
-    _write_atomically(os.path.join(FLAGS.output_dir, 'bench.md'),
-                      report.markdown(results))
+    _write_results(results)
     return
   _check_flags()
   settings = [s for s in FLAGS.settings
