@@ -36,6 +36,8 @@ import time
 from absl import app
 from absl import flags
 from absl import logging
+from google.protobuf import text_format
+import tf_keras
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:  # The package, when it is not installed.
@@ -43,6 +45,12 @@ if REPO_ROOT not in sys.path:  # The package, when it is not installed.
 
 import ablation_report  # pylint: disable=g-import-not-at-top,wrong-import-position
 import machine  # pylint: disable=g-import-not-at-top,wrong-import-position
+from object_detection_note.core import config_util  # pylint: disable=g-import-not-at-top,wrong-import-position
+from object_detection_note.core import file_io  # pylint: disable=g-import-not-at-top,wrong-import-position
+from object_detection_note.iterate import driver  # pylint: disable=g-import-not-at-top,wrong-import-position
+from object_detection_note.iterate import report  # pylint: disable=g-import-not-at-top,wrong-import-position
+from object_detection_note.iterate import run_layout  # pylint: disable=g-import-not-at-top,wrong-import-position
+from object_detection_note.iterate import stages  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 VARIANT_KEYS = tuple(key for key, _ in ablation_report.VARIANTS)
 DATA_MANIFEST = os.path.join('data', 'synthetic', 'manifest.json')
@@ -79,10 +87,6 @@ FLAGS = flags.FLAGS
 def run_worker(kind, config_path, model_dir, seed):
   """Trains S into ``model_dir`` (kind 'source') or runs one variant."""
   _stop_with_parent()
-  import tf_keras  # pylint: disable=g-import-not-at-top
-  from object_detection_note.core import config_util  # pylint: disable=g-import-not-at-top
-  from object_detection_note.iterate import driver  # pylint: disable=g-import-not-at-top
-  from object_detection_note.iterate import stages  # pylint: disable=g-import-not-at-top
   tf_keras.utils.set_random_seed(seed)
   if kind == 'source':
     # stages.source_checkpoint trains S into <model_dir>/source when the
@@ -110,8 +114,6 @@ class Plan:
 
   def __init__(self, variants, configs_dir, runs_dir, config_override,
                source_steps):
-    from object_detection_note.core import config_util  # pylint: disable=g-import-not-at-top
-    from object_detection_note.core import file_io  # pylint: disable=g-import-not-at-top
     self.runs_dir = runs_dir
     pipelines = {}
     for variant in variants:
@@ -164,7 +166,6 @@ class Plan:
 
   @staticmethod
   def _budget_key(pipeline):
-    from google.protobuf import text_format  # pylint: disable=g-import-not-at-top
     note = pipeline.note
     return '|'.join(text_format.MessageToString(m, as_one_line=True) for m in (
         pipeline.train_config, pipeline.train_input_reader,
@@ -193,7 +194,6 @@ class Plan:
     return out
 
   def budget(self, dataset):
-    from google.protobuf import text_format  # pylint: disable=g-import-not-at-top
     pipeline = next(iter(self.pipelines.values()))
     note = pipeline.note
     train = pipeline.train_config
@@ -227,22 +227,11 @@ def _timing_path(runs_dir, seed, variant):
   return os.path.join(runs_dir, str(seed), variant + '.timing.json')
 
 
-def _read_json(path):
-  from object_detection_note.core import file_io  # pylint: disable=g-import-not-at-top
-  return file_io.read_json(path)
-
-
-def _write_json(path, payload):
-  from object_detection_note.core import file_io  # pylint: disable=g-import-not-at-top
-  file_io.write_json_atomically(path, payload)
-
-
 def _run_state(plan, seed, variant, error=None):
   """The ``runs[variant][seed]`` entry from the run directory."""
-  from object_detection_note.iterate import report  # pylint: disable=g-import-not-at-top
   model_dir = os.path.join(plan.runs_dir, str(seed), variant)
   rows, _ = report.collect(model_dir, plan.iterations)
-  timing = _read_json(_timing_path(plan.runs_dir, seed, variant)) or {}
+  timing = file_io.read_json(_timing_path(plan.runs_dir, seed, variant)) or {}
   if error:
     status = 'failed'
   elif len(rows) == plan.iterations + 1:
@@ -268,8 +257,6 @@ class _Progress:
   """Reports the stages of one run as their files appear."""
 
   def __init__(self, plan, model_dir, name, start, timing):
-    from object_detection_note.iterate import run_layout  # pylint: disable=g-import-not-at-top
-    self._layout = run_layout
     self._plan = plan
     self._dir = model_dir
     self._name = name
@@ -286,20 +273,19 @@ class _Progress:
     return path
 
   def poll(self, announce=True):
-    layout = self._layout
+    layout = run_layout
     for t in range(self._plan.iterations + 1):
       if t:
         path = self._event(('mined', t), os.path.join(
             layout.mined_dir(self._dir, t), layout.MANIFEST))
         if path and announce:
-          m = _read_json(path)
+          m = file_io.read_json(path)
           _say(self._start, '%s: B^%d mined: %d boxes on %d images, precision '
                '%.3f, recall %.3f' % (self._name, t, m['mined_boxes'],
                                       m['images_with_boxes'], m['precision'],
                                       m['recall']))
       path = self._event(('train', t), layout.pipeline_path(self._dir, t))
       if path and announce:
-        from object_detection_note.core import config_util  # pylint: disable=g-import-not-at-top
         pipeline = config_util.read_pipeline_config(path)
         _say(self._start, '%s: T^%d training %d steps%s' % (
             self._name, t, pipeline.train_config.num_steps,
@@ -311,8 +297,7 @@ class _Progress:
         now = time.monotonic()
         self._timing['iteration_seconds'][str(t)] = now - self._mark
         self._mark = now
-        evaluation = _read_json(path).get('eval') or {}
-        from object_detection_note.iterate import report  # pylint: disable=g-import-not-at-top
+        evaluation = file_io.read_json(path).get('eval') or {}
         _say(self._start, '%s: T^%d done in %s: mAP %.4f, mAP@.5 %.4f' % (
             self._name, t, ablation_report.duration(
                 self._timing['iteration_seconds'][str(t)]),
@@ -367,8 +352,8 @@ def train_source(plan, start):
   """Trains S unless its marker exists; returns the seconds spent (or None)."""
   marker = os.path.join(plan.source_dir, 'manifest.json')
   timing_path = os.path.join(plan.runs_dir, 'source.timing.json')
-  timing = _read_json(timing_path) or {'seconds': 0.0, 'invocations': 0}
-  if _read_json(marker):
+  timing = file_io.read_json(timing_path) or {'seconds': 0.0, 'invocations': 0}
+  if file_io.read_json(marker):
     return timing.get('seconds') or None
   _say(start, 'S: training %d steps into %s (log: %s/source.log)' % (
       plan.source_steps, plan.source_dir, plan.runs_dir))
@@ -383,8 +368,8 @@ def train_source(plan, start):
   finally:
     timing['seconds'] += time.monotonic() - begin
     timing['invocations'] += 1
-    _write_json(timing_path, timing)
-  if code != 0 or not _read_json(marker):
+    file_io.write_json_atomically(timing_path, timing)
+  if code != 0 or not file_io.read_json(marker):
     raise RuntimeError('training S failed (exit code %d):\n%s' % (
         code, _log_tail(os.path.join(plan.runs_dir, 'source.log'))))
   _say(start, 'S: done in %s' % ablation_report.duration(
@@ -396,7 +381,7 @@ def run_variant(plan, seed, variant, start, name):
   """Runs (or resumes) one variant for one seed; returns an error or None."""
   model_dir = os.path.join(plan.runs_dir, str(seed), variant)
   timing_path = _timing_path(plan.runs_dir, seed, variant)
-  timing = _read_json(timing_path) or {'seconds': 0.0, 'invocations': 0,
+  timing = file_io.read_json(timing_path) or {'seconds': 0.0, 'invocations': 0,
                                        'iteration_seconds': {}}
   timing.setdefault('iteration_seconds', {})
   previous = timing['seconds']
@@ -406,7 +391,7 @@ def run_variant(plan, seed, variant, start, name):
   def on_poll():
     progress.poll()
     timing['seconds'] = previous + time.monotonic() - begin
-    _write_json(timing_path, timing)
+    file_io.write_json_atomically(timing_path, timing)
 
   log_path = os.path.join(plan.runs_dir, str(seed), variant + '.log')
   timing['invocations'] += 1

@@ -63,8 +63,8 @@ flags.DEFINE_integer('inter_op_threads', 0, 'TF inter-op threads (0: TF '
                      'default).')
 flags.DEFINE_integer('case_timeout', 1800, 'Seconds before a measurement '
                      'subprocess is stopped and recorded as failed.')
-flags.DEFINE_bool('render', False, 'Only rewrite bench.md from the '
-                  'bench.json in --output_dir.')
+flags.DEFINE_bool('render', False, 'Only recompute the ratios and rewrite '
+                  'bench.json/bench.md from the bench.json in --output_dir.')
 flags.DEFINE_string('output_dir', os.path.join(REPO_ROOT, 'bench', 'results'),
                     'Where bench.json and bench.md go.')
 # Internal: one measurement in this process.
@@ -152,16 +152,12 @@ def _run_subprocess(task, steps):
   return result
 
 
-def _summarise(results):
+def _write_results(results):
+  """Adds the ratios, then rewrites bench.json and bench.md."""
   if results.get('train'):
     results['ratios'] = report.ratios(results['train'])
     results['reference'] = report.reference_comparison(
         results['train'], results['machine']['usable_cpus'])
-
-
-def _write_results(results):
-  """Adds the ratios, then rewrites bench.json and bench.md."""
-  _summarise(results)
   file_io.write_atomically(os.path.join(FLAGS.output_dir, 'bench.json'),
                            json.dumps(results, indent=1, sort_keys=False))
   file_io.write_atomically(os.path.join(FLAGS.output_dir, 'bench.md'),
