@@ -21,6 +21,7 @@ from absl import logging
 from object_detection_note.core import config_util
 from object_detection_note.data import beam_io
 from object_detection_note.data import label_map_util
+from object_detection_note.mining import class_thresholds
 from object_detection_note.mining import detectors
 from object_detection_note.mining import mining_pipeline
 
@@ -50,10 +51,10 @@ def main(argv):
   configs = config_util.get_configs_from_pipeline_file(f.pipeline_config_path)
   note = configs['note']
   reader = note.image_level_input_reader if note is not None else None
-  input_pattern = f.input_tfrecord or (
-      reader.tf_record_input_reader.input_path[0] if reader is not None and
-      reader.tf_record_input_reader.input_path else None)
-  if not input_pattern:
+  input_patterns = ([f.input_tfrecord] if f.input_tfrecord else
+                    list(reader.tf_record_input_reader.input_path)
+                    if reader is not None else [])
+  if not input_patterns:
     raise app.UsageError('--input_tfrecord is required when the config has '
                          'no note.image_level_input_reader')
   label_map_path = f.label_map_path or (reader.label_map_path if reader
@@ -68,7 +69,7 @@ def main(argv):
   spec = detectors.detector_spec(f.pipeline_config_path, f.checkpoint_dir,
                        f.saved_model_dir, batch_size)
   metrics = mining_pipeline.run_mining(
-      input_pattern, os.path.dirname(f.output_tfrecord) or '.', spec,
+      input_patterns, os.path.dirname(f.output_tfrecord) or '.', spec,
       threshold, label_map_util.get_id_to_name(label_map_path),
       pipeline_options=beam_io.pipeline_options(argv[1:]),
       num_shards=f.num_shards or (mining.num_shards if mining else 4),
@@ -76,11 +77,18 @@ def main(argv):
       iou_threshold=mining.match_iou_threshold if mining else 0.5,
       thresholds=sorted(set(mining_pipeline.DEFAULT_SWEEP) |
                         set(mining.threshold_sweep if mining else ())),
-      output_name=os.path.basename(f.output_tfrecord))
-  logging.info('mined %d boxes from %d of %d images: precision %.3f, '
-               'recall %.3f', metrics['mined_boxes'],
+      output_name=os.path.basename(f.output_tfrecord),
+      adaptive_threshold=(mining.adaptive_threshold if mining is not None and
+                          mining.HasField('adaptive_threshold') else None))
+  logging.info('mined %d boxes from %d of %d images: precision %s, '
+               'recall %s', metrics['mined_boxes'],
                metrics['images_with_boxes'], metrics['images'],
                metrics['precision'], metrics['recall'])
+  warning = class_thresholds.too_few_boxes_message(
+      metrics['mined_boxes'], mining.min_mined_boxes if mining else 1,
+      threshold, metrics['threshold_sweep'])
+  if warning:
+    logging.warning(warning)
 
 
 if __name__ == '__main__':

@@ -1,4 +1,5 @@
-r"""Converts COCO 2017 into NOTE-RCNN's VOC → non-VOC dataset (paper §4.2).
+r"""Converts COCO 2017 into NOTE-RCNN's VOC → non-VOC dataset (paper §4.2),
+or any COCO-format dataset with a category split given by name.
 
 Writes ``source_train``, ``source_val``, ``seed``, ``image_level`` and
 ``target_val`` TFRecord shards, both label maps and ``manifest.json`` into
@@ -12,6 +13,11 @@ Example:
       --train_image_dir=coco/train2017 --val_image_dir=coco/val2017 \
       --output_dir=data/coco17_seed12 --seed_images_per_category=12
 
+  Another COCO-format dataset, its own split:
+  python pipelines/create_coco17_tfrecords.py ... \
+      --source_categories=cat,dog --output_dir=data/mine   # rest: target
+  (or --category_split_file=split.json with {"source": [...], "target": [...]})
+
 Flags this script does not know are Beam pipeline options (``--runner``,
 ``--direct_num_workers``, Dataflow options, ...). Without ``--runner`` the
 pipeline runs locally in-process (Beam's FnApiRunner).
@@ -21,6 +27,7 @@ from absl import flags
 from absl import logging
 
 from object_detection_note.data import beam_io
+from object_detection_note.data import category_split
 from object_detection_note.data import coco17
 
 
@@ -43,6 +50,16 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
       '55, 76, 96).', **fv)
   flags.DEFINE_integer('seed', 0, 'Seed of the seed-image sampling.', **fv)
   flags.DEFINE_integer('num_shards', 10, 'Shards per split.', **fv)
+  flags.DEFINE_list(
+      'source_categories', None, 'Source category names (comma-separated); '
+      'every other category is target unless --target_categories is given. '
+      'Default: the 20 PASCAL VOC names the data has (paper §4.2).', **fv)
+  flags.DEFINE_list(
+      'target_categories', None, 'Target category names; every other '
+      'category is source unless --source_categories is given.', **fv)
+  flags.DEFINE_string(
+      'category_split_file', None, 'JSON {"source": [names], "target": '
+      '[names]} (either optional), instead of the two flags above.', **fv)
   flags.mark_flags_as_required([
       'train_annotations_file', 'val_annotations_file', 'train_image_dir',
       'val_image_dir', 'output_dir'
@@ -52,6 +69,14 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
 def main(argv, flag_values: flags.FlagValues = flags.FLAGS) -> None:
   """Runs the converter; ``argv[1:]`` are Beam pipeline options."""
   f = flag_values
+  source, target = f.source_categories, f.target_categories
+  origin = '--source_categories/--target_categories'
+  if f.category_split_file:
+    if source is not None or target is not None:
+      raise app.UsageError('--category_split_file replaces --source_categories '
+                           'and --target_categories: give one or the other')
+    source, target = category_split.read_split_file(f.category_split_file)
+    origin = f.category_split_file
   coco17.create_dataset(
       f.output_dir,
       train_annotations_file=f.train_annotations_file,
@@ -61,7 +86,9 @@ def main(argv, flag_values: flags.FlagValues = flags.FLAGS) -> None:
       seed_images_per_category=f.seed_images_per_category,
       seed=f.seed,
       num_shards=f.num_shards,
-      options=beam_io.pipeline_options(argv[1:]))
+      options=beam_io.pipeline_options(argv[1:]),
+      source_categories=source, target_categories=target,
+      split_origin=origin)
   logging.info('COCO 2017 NOTE-RCNN dataset written to %s', f.output_dir)
 
 

@@ -1,7 +1,10 @@
 """COCO 2017 split into VOC (source) and non-VOC (target) categories (§4.2).
 
 The 20 PASCAL VOC categories, by COCO name, are the source categories; every
-other category (60 in COCO 2017) is a target category. Splits:
+other category (60 in COCO 2017) is a target category. Any other
+COCO-format dataset works too: its split comes from category names
+(``category_split``: flags or a JSON file), and by default the VOC names it
+has are source and the rest target. Splits:
 
   * ``source_train``: train2017 images with a VOC box, VOC boxes only;
   * ``source_val``: val2017 images with a VOC box, VOC boxes only;
@@ -49,6 +52,7 @@ import tensorflow as tf
 from object_detection_note.core.fields import Splits
 from object_detection_note.data import dataset_splits
 from object_detection_note.data import beam_io
+from object_detection_note.data import category_split
 from object_detection_note.data import dataset_writer
 from object_detection_note.data.tf_example_codec import DetectionRecord
 
@@ -78,22 +82,26 @@ def load_annotations(path: str) -> Dict[str, Any]:
 
 
 def split_categories(
-    coco: Mapping[str, Any]
+    coco: Mapping[str, Any],
+    source_names: Optional[Sequence[str]] = None,
+    target_names: Optional[Sequence[str]] = None,
+    origin: str = 'category split',
 ) -> Tuple[List[Tuple[int, str]], List[Tuple[int, str]]]:
   """``(source, target)`` lists of ``(coco id, name)``, sorted by COCO id.
 
+  Without names, the source side is the 20 VOC categories the data has
+  (paper §4.2) and the target side the rest; see ``category_split.resolve``
+  for explicit splits.
+
   Raises:
-    ValueError: naming any VOC category missing from ``coco['categories']``.
+    ValueError: unknown names, overlapping sides or an empty side.
   """
   categories = sorted((int(c['id']), c['name']) for c in coco['categories'])
-  names = {n for _, n in categories}
-  missing = [n for n in VOC_CATEGORY_NAMES if n not in names]
-  if missing:
-    raise ValueError('VOC categories missing from the COCO categories: %s' %
-                     missing)
-  source = [(i, n) for i, n in categories if n in VOC_CATEGORY_NAMES]
-  target = [(i, n) for i, n in categories if n not in VOC_CATEGORY_NAMES]
-  return source, target
+  source, target = category_split.resolve(
+      [n for _, n in categories], source_names, target_names,
+      default_source=VOC_CATEGORY_NAMES, origin=origin)
+  return ([(i, n) for i, n in categories if n in source],
+          [(i, n) for i, n in categories if n in target])
 
 
 def coco_box_to_normalized(bbox: Sequence[float], height: int,
@@ -158,7 +166,10 @@ def records_from_coco(
 
 def build_annotation_splits(
     train_coco: Mapping[str, Any], val_coco: Mapping[str, Any],
-    seed_images_per_category: float, seed: int
+    seed_images_per_category: float, seed: int,
+    source_names: Optional[Sequence[str]] = None,
+    target_names: Optional[Sequence[str]] = None,
+    origin: str = 'category split',
 ) -> Tuple[Dict[str, List[DetectionRecord]], List[str], List[str], Dict[str,
                                                                         Any]]:
   """Annotation-only split records with side label-map ids.
@@ -167,10 +178,13 @@ def build_annotation_splits(
     ``(splits, source_names, target_names, statistics)``.
 
   Raises:
-    ValueError: if train and val categories differ.
+    ValueError: if train and val categories differ, or the category split
+      is invalid (``split_categories``).
   """
-  source, target = split_categories(train_coco)
-  if (source, target) != split_categories(val_coco):
+  source, target = split_categories(train_coco, source_names, target_names,
+                                    origin)
+  if (source, target) != split_categories(val_coco, source_names,
+                                          target_names, origin):
     raise ValueError('train and val annotation files list different '
                      'categories')
   source_ids = [i for i, _ in source]
@@ -214,11 +228,19 @@ def create_dataset(output_dir: str,
                    seed_images_per_category: float = 12.0,
                    seed: int = 0,
                    num_shards: int = 10,
-                   options: Optional[PipelineOptions] = None) -> None:
-  """Converts COCO 2017 into the NOTE-RCNN dataset layout with Beam."""
+                   options: Optional[PipelineOptions] = None,
+                   source_categories: Optional[Sequence[str]] = None,
+                   target_categories: Optional[Sequence[str]] = None,
+                   split_origin: str = 'category split') -> None:
+  """Converts COCO-format data into the NOTE-RCNN dataset layout with Beam.
+
+  ``source_categories`` / ``target_categories``: the category split by name
+  (``category_split``); both None = the paper's VOC / non-VOC split.
+  """
   splits, source_names, target_names, statistics = build_annotation_splits(
       load_annotations(train_annotations_file),
-      load_annotations(val_annotations_file), seed_images_per_category, seed)
+      load_annotations(val_annotations_file), seed_images_per_category, seed,
+      source_categories, target_categories, split_origin)
   image_dirs = {TRAIN: train_image_dir, VAL: val_image_dir}
   parameters = {
       'train_annotations_file': train_annotations_file,
@@ -228,6 +250,8 @@ def create_dataset(output_dir: str,
       'seed_images_per_category': seed_images_per_category,
       'seed': seed,
       'num_shards': num_shards,
+      'source_categories': source_names,
+      'target_categories': target_names,
   }
   options = options or beam_io.pipeline_options([])
   pairs = [(split, r) for split in sorted(splits) for r in splits[split]]

@@ -35,6 +35,10 @@ flags.DEFINE_integer('export_review', -1, 'Per iteration, export the K most '
                      'join the seed set from the next iteration on. '
                      '-1: note.mining.export_review.')
 
+flags.DEFINE_integer('seed', None, 'Seed of the run: each training (S, T^t) '
+                     'seeds Python, NumPy and TF from it and t. Unset: '
+                     'unseeded. A model_dir keeps the seed it started with.')
+
 
 def main(argv):
   flags.mark_flag_as_required('pipeline_config_path')
@@ -44,7 +48,7 @@ def main(argv):
                             beam_argv=argv[1:],
                             checkpoint_every_n=f.checkpoint_every_n,
                             jit_compile=f.jit_compile,
-                            export_review=f.export_review)
+                            export_review=f.export_review, seed=f.seed)
   if f.print_commands:
     print('\n'.join(driver.stage_commands(ctx)))
     return

@@ -55,7 +55,8 @@ def check_data(ctx):
 
 
 def make_context(pipeline_config_path, model_dir, beam_argv=(),
-                 checkpoint_every_n=500, jit_compile=False, export_review=-1):
+                 checkpoint_every_n=500, jit_compile=False, export_review=-1,
+                 seed=None):
   configs = config_util.get_configs_from_pipeline_file(pipeline_config_path)
   if configs['note'] is None:
     raise config_util.ConfigError('%s: field note is required by iterate (the '
@@ -66,7 +67,7 @@ def make_context(pipeline_config_path, model_dir, beam_argv=(),
                                   pipeline_config_path)
   return stages.RunContext(pipeline_config_path, model_dir, configs,
                            tuple(beam_argv), checkpoint_every_n, jit_compile,
-                           export_review)
+                           export_review, seed)
 
 
 def check_run_file(ctx):
@@ -81,9 +82,14 @@ def check_run_file(ctx):
         'use a new --model_dir, or delete it to start over' %
         (ctx.model_dir, existing['pipeline_config_path'],
          existing['config_sha256'][:12]))
+  if existing and existing.get('seed') != ctx.seed:
+    raise ValueError(
+        '--model_dir %s holds a run with --seed=%s, not %s; use a new '
+        '--model_dir for another seed' % (ctx.model_dir, existing.get('seed'),
+                                          ctx.seed))
   if not existing:
     layout.write_json(path, {'pipeline_config_path': ctx.pipeline_config_path,
-                             'config_sha256': digest})
+                             'config_sha256': digest, 'seed': ctx.seed})
 
 
 def run_stage(ctx, stage, t=None):
@@ -136,7 +142,9 @@ def run(ctx):
 def _iterate_command(ctx, extra=()):
   args = ['python', '-m', 'object_detection_note.iterate',
           '--pipeline_config_path=' + ctx.pipeline_config_path,
-          '--model_dir=' + ctx.model_dir] + list(extra)
+          '--model_dir=' + ctx.model_dir] + (
+              ['--seed=%d' % ctx.seed] if ctx.seed is not None else []) + list(
+                  extra)
   return ' '.join(shlex.quote(a) for a in args)
 
 

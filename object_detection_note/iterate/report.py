@@ -1,8 +1,9 @@
 """The run report: report.json, report.md (paper Table 1 style), report.png.
 
 report.json: ``{"iterations": [{"iteration": t, "mAP": …, "mAP@0.5": …,
-"mined_boxes": …, "mined_precision": …, "mined_recall": …}, …]}`` (mining
-fields are null for T^0, which is trained on seeds only).
+"mined_boxes": …, "mined_precision": …, "mined_recall": …,
+"mining_warning": …}, …]}`` (mining fields are null for T^0, which is trained
+on seeds only; precision is null when nothing was mined, shown as "—").
 report.png: mAP per iteration; mined boxes and precision per iteration; the
 precision-vs-number-of-boxes curve of every iteration's threshold sweep
 (paper Fig. 6).
@@ -40,6 +41,7 @@ def collect(model_dir, num_iterations):
         'mined_images': mining.get('images_with_boxes'),
         'mined_precision': mining.get('precision'),
         'mined_recall': mining.get('recall'),
+        'mining_warning': mining.get('warning'),
         'distillation': manifest.get('distillation'),
         'num_steps': manifest.get('num_steps'),
     })
@@ -58,13 +60,26 @@ def markdown_table(rows):
   lines = ['| iteration | mAP@[.5:.95] | mAP@.5 | mined boxes | mined '
            'precision | mined recall | distill |',
            '|---|---|---|---|---|---|---|']
+  warned = []
   for row in rows:
+    boxes = _fmt(row['mined_boxes'], '%d')
+    if row.get('mining_warning'):
+      boxes += ' ⚠'
+      warned.append('T^%d' % row['iteration'])
     lines.append('| T^%d | %s | %s | %s | %s | %s | %s |' % (
         row['iteration'], _fmt(row['mAP']), _fmt(row['mAP@0.5']),
-        _fmt(row['mined_boxes'], '%d'), _fmt(row['mined_precision'], '%.3f'),
+        boxes, _fmt(row['mined_precision'], '%.3f'),
         _fmt(row['mined_recall'], '%.3f'),
         'yes' if row['distillation'] else 'no'))
+  if warned:
+    lines += ['', '⚠ %s: fewer boxes mined than note.mining.min_mined_boxes '
+              '(threshold sweep and a θb that would have mined boxes: '
+              'iteration_NN/mined/manifest.json).' % ', '.join(warned)]
   return '\n'.join(lines)
+
+
+def _or_nan(value):
+  return float('nan') if value is None else value
 
 
 def _plot(rows, sweeps):
@@ -82,7 +97,7 @@ def _plot(rows, sweeps):
               ylabel='mined boxes', xticks=[r['iteration'] for r in mined])
   twin = axes[1].twinx()
   twin.plot([r['iteration'] for r in mined],
-            [r['mined_precision'] for r in mined], 'ro-')
+            [_or_nan(r['mined_precision']) for r in mined], 'ro-')
   twin.set(ylabel='precision', ylim=(0, 1.05))
   for t, sweep in sorted(sweeps.items()):
     points = [p for p in sweep if p['mined_boxes'] > 0]

@@ -1,7 +1,7 @@
 """Where an iterate run keeps its files, and the JSON records of finished stages.
 
   <model_dir>/
-    run.json                      config path + hash of the run (checked on resume)
+    run.json                      config path + hash + seed of the run (checked on resume)
     source/                       S: pipeline.config, checkpoints (unless given)
     iteration_00/                 T^0 (trained on B0, initialised from S)
       pipeline.config             the exact training config of this iteration
@@ -30,6 +30,8 @@ RUN_FILE = 'run.json'
 MANIFEST = 'manifest.json'
 PIPELINE = 'pipeline.config'
 MINED_NAME = 'mined.tfrecord'
+# In S's directory while the loop trains S there; removed with the manifest.
+SOURCE_PENDING = 'source_training.json'
 
 
 def iteration_dir(model_dir, t):

@@ -15,9 +15,11 @@ import dataclasses
 import math
 import os
 import time
+from typing import Optional
 
 from absl import logging
 import tensorflow as tf
+import tf_keras
 
 from object_detection_note.core import config_util
 from object_detection_note.data import beam_io
@@ -25,6 +27,7 @@ from object_detection_note.data import label_map_util
 from object_detection_note.data import tf_example_codec
 from object_detection_note.evaluation import eval_loop
 from object_detection_note.iterate import run_layout as layout
+from object_detection_note.mining import class_thresholds
 from object_detection_note.mining import detectors
 from object_detection_note.mining import mining_pipeline
 from object_detection_note.mining import review
@@ -41,6 +44,7 @@ class RunContext:
   checkpoint_every_n: int = 500
   jit_compile: bool = False
   export_review: int = -1  # -1: note.mining.export_review
+  seed: Optional[int] = None  # None: unseeded
 
   @property
   def note(self):
@@ -64,6 +68,20 @@ def distill_in_iteration(note, t):
   return note.distillation.iterations == 0 or t <= note.distillation.iterations
 
 
+def seed_stage(ctx, stage, t=0):
+  """Seeds Python, NumPy and TF for one stage when the run has a seed.
+
+  Each stage gets its own seed derived from (run seed, stage, t), so a
+  resumed or separately launched stage draws what it would have drawn in
+  one uninterrupted run. TF on CPU is not bit-for-bit deterministic, so
+  seeded runs agree closely, not exactly.
+  """
+  if ctx.seed is None:
+    return
+  offset = {'source': 0, 'train': 1}[stage]
+  tf_keras.utils.set_random_seed(ctx.seed * 10007 + t * 2 + offset)
+
+
 def _timed(name):
   start = time.monotonic()
   return lambda: logging.info('%s done in %.1fs', name,
@@ -71,32 +89,54 @@ def _timed(name):
 
 
 # ------------------------------------------------------------------- source
+def _given_checkpoint(path):
+  """The checkpoint at ``path`` (a directory or a checkpoint prefix), or None."""
+  if tf.io.gfile.isdir(path):
+    return tf.train.latest_checkpoint(path)
+  return path if tf.io.gfile.glob(path + '.index') else None
+
+
 def source_checkpoint(ctx):
-  """Checkpoint of S: the given one, or S trained into <model_dir>/source."""
+  """Checkpoint of S.
+
+  note.source_detector.checkpoint_dir set: the checkpoint there; when it is
+  empty or missing, S is first trained there from
+  note.source_detector.pipeline_config_path (so several runs can share one
+  S; an interrupted training there resumes). Unset: S is trained into
+  <model_dir>/source. No source config either: None (T^0 from scratch).
+  """
   note = ctx.note
-  if note.HasField('source_detector') and note.source_detector.checkpoint_dir:
-    path = note.source_detector.checkpoint_dir
-    latest = tf.train.latest_checkpoint(path) if tf.io.gfile.isdir(path) else path
-    if not latest:
-      raise ValueError('%s: field note.source_detector.checkpoint_dir: no '
-                       'checkpoint in %s' % (ctx.pipeline_config_path, path))
-    return latest
-  if not ctx.source_config_path:
-    return None
-  directory = layout.source_dir(ctx.model_dir)
-  marker = os.path.join(directory, layout.MANIFEST)
-  done = layout.read_json(marker)
+  given = (note.source_detector.checkpoint_dir
+           if note.HasField('source_detector') else '')
+  directory = given or layout.source_dir(ctx.model_dir)
+  done = layout.read_json(os.path.join(directory, layout.MANIFEST))
   if done:
     return done['checkpoint']
+  pending = os.path.join(directory, layout.SOURCE_PENDING)
+  if given and not tf.io.gfile.exists(pending):
+    latest = _given_checkpoint(given)
+    if latest:
+      return latest  # trained elsewhere
+    if not ctx.source_config_path:
+      raise ValueError(
+          '%s: field note.source_detector.checkpoint_dir: no checkpoint in %s, '
+          'and no note.source_detector.pipeline_config_path to train S there'
+          % (ctx.pipeline_config_path, given))
+  if not ctx.source_config_path:
+    return None
+  layout.write_json(pending, {'pipeline_config': ctx.source_config_path})
   logging.info('== source detector S: training into %s', directory)
   finished = _timed('source training')
+  seed_stage(ctx, 'source')
   train_loop.train_loop(ctx.source_config_path, directory,
                         checkpoint_every_n=ctx.checkpoint_every_n,
                         jit_compile=ctx.jit_compile)
   finished()
   checkpoint = tf.train.latest_checkpoint(directory)
-  layout.write_json(marker, {'checkpoint': checkpoint,
-                             'pipeline_config': ctx.source_config_path})
+  layout.write_json(os.path.join(directory, layout.MANIFEST),
+                    {'checkpoint': checkpoint,
+                     'pipeline_config': ctx.source_config_path})
+  tf.io.gfile.remove(pending)
   return checkpoint
 
 
@@ -208,6 +248,7 @@ def train_iteration(ctx, t, source_ckpt):
                          list(configs['note'].mined_input.input_path)),
                ' with distillation from S' if source_model else '')
   finished = _timed('T^%d training' % t)
+  seed_stage(ctx, 'train', t)
   train_loop.train_loop(path, layout.train_dir(ctx.model_dir, t),
                         checkpoint_every_n=ctx.checkpoint_every_n,
                         jit_compile=ctx.jit_compile, source_model=source_model)
@@ -224,21 +265,24 @@ def mine_iteration(ctx, t):
   if done:
     logging.info('== B^%d: already mined (%d boxes), skipping', t,
                  done['mined_boxes'])
+    check_mined_enough(ctx, t, done)
     return done
   note = ctx.note
   reader = note.image_level_input_reader
-  pattern = reader.tf_record_input_reader.input_path[0]
+  patterns = list(reader.tf_record_input_reader.input_path)
   checkpoint = tf.train.latest_checkpoint(layout.train_dir(ctx.model_dir,
                                                            t - 1))
   mining = note.mining
   spec = detectors.detector_spec(layout.pipeline_path(ctx.model_dir, t - 1),
                                   checkpoint_dir=checkpoint,
                                   batch_size=mining.batch_size)
-  logging.info('== B^%d = M(A, T^%d, %g) from %s', t, t - 1,
-               mining.score_threshold, pattern)
+  logging.info('== B^%d = M(A, T^%d, %g%s) from %s', t, t - 1,
+               mining.score_threshold, ', adaptive per class'
+               if mining.HasField('adaptive_threshold') else '',
+               ', '.join(patterns))
   finished = _timed('mining B^%d' % t)
   metrics = mining_pipeline.run_mining(
-      pattern, directory, spec, mining.score_threshold,
+      patterns, directory, spec, mining.score_threshold,
       label_map_util.get_id_to_name(reader.label_map_path),
       pipeline_options=beam_io.pipeline_options(list(ctx.beam_argv)),
       num_shards=mining.num_shards, batch_size=mining.batch_size,
@@ -247,24 +291,58 @@ def mine_iteration(ctx, t):
                         set(mining.threshold_sweep)),
       review_dir=review_dir(ctx, t),
       review_count=(ctx.export_review if ctx.export_review >= 0 else
-                    mining.export_review))
+                    mining.export_review),
+      adaptive_threshold=(mining.adaptive_threshold if mining.HasField(
+          'adaptive_threshold') else None))
   finished()
   shards = sorted(tf.io.gfile.glob(beam_io.shard_pattern(
       layout.mined_prefix(ctx.model_dir, t))))
   manifest = {
       'iteration': t, 'detector_checkpoint': checkpoint,
-      'score_threshold': mining.score_threshold, 'input': pattern,
+      'score_threshold': mining.score_threshold, 'input': patterns,
       'images': metrics['images'],
       'images_with_boxes': metrics['images_with_boxes'],
       'mined_boxes': metrics['mined_boxes'],
       'precision': metrics['precision'], 'recall': metrics['recall'],
       'shards': {os.path.basename(s): layout.file_sha256(s) for s in shards},
   }
+  warning = class_thresholds.too_few_boxes_message(
+      metrics['mined_boxes'], mining.min_mined_boxes, mining.score_threshold,
+      metrics['threshold_sweep'])
+  if warning:
+    manifest['warning'] = warning
   layout.write_json(marker, manifest)
-  logging.info('B^%d: %d boxes on %d/%d images, precision %.3f, recall %.3f',
+  logging.info('B^%d: %d boxes on %d/%d images, precision %s, recall %s',
                t, metrics['mined_boxes'], metrics['images_with_boxes'],
-               metrics['images'], metrics['precision'], metrics['recall'])
+               metrics['images'], _ratio_text(metrics['precision']),
+               _ratio_text(metrics['recall']))
+  check_mined_enough(ctx, t, manifest)
   return manifest
+
+
+def _ratio_text(value):
+  return '—' if value is None else '%.3f' % value
+
+
+def check_mined_enough(ctx, t, manifest):
+  """The too-few-boxes rule (note.mining.min_mined_boxes / too_few_boxes).
+
+  Logs the manifest's warning loudly, or raises with it under STOP; runs on
+  resumed iterations too, so a stopped run stops again until the setting
+  changes.
+  """
+  warning = manifest.get('warning')
+  if not warning:
+    return
+  mining = ctx.note.mining
+  text = 'B^%d (%s): %s' % (t, ctx.pipeline_config_path, warning)
+  if mining.too_few_boxes == mining.STOP:
+    raise RuntimeError(text + '\n(note.mining.too_few_boxes: STOP; use WARN '
+                       'to train on what was mined)')
+  for line in ('!' * 72, text, 'T^%d trains on %s.' % (
+      t, 'B0 alone' if not manifest['mined_boxes'] else 'these boxes'),
+               '!' * 72):
+    logging.warning(line)
 
 
 # --------------------------------------------------------------------- eval

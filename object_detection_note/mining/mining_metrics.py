@@ -3,7 +3,8 @@
 A mined box is a true positive when a hidden box of the same class overlaps
 it with IoU ≥ ``iou_threshold`` (0.5), each hidden box matching at most one
 mined box. Precision = TP / mined boxes; recall = TP / hidden boxes of all
-images of the image-level set (also the images that yielded no box).
+images of the image-level set (also the images that yielded no box). Both are
+None (JSON null, "—" in reports) when their denominator is 0.
 
 ``MiningStats`` accumulates per-image counts (per category too) and merges,
 so a distributed job can combine partial results.
@@ -97,7 +98,8 @@ class MiningStats:
 
   @staticmethod
   def _ratio(numerator, denominator):
-    return float(numerator) / denominator if denominator else 0.0
+    """numerator / denominator; None (undefined) when the denominator is 0."""
+    return float(numerator) / denominator if denominator else None
 
   def summary(self, id_to_name=None):
     """JSON-ready dict: totals, precision, recall, per-category figures."""
@@ -138,5 +140,5 @@ def threshold_sweep_counts(best_scores, best_hits, thresholds):
     n, tp = int(kept.sum()), int(hits[kept].sum())
     points.append({'threshold': float(threshold), 'mined_boxes': n,
                    'true_positives': tp,
-                   'precision': float(tp) / n if n else 0.0})
+                   'precision': float(tp) / n if n else None})
   return points

@@ -1,9 +1,10 @@
 """Box mining over an image-level set as an Apache Beam pipeline.
 
-  image-level TFRecords ──► batches ──► MineBoxesFn (detector loaded once per
-  worker, M applied per image) ──┬─► mined records ──► WriteSortedShards
-                                 └─► per-image stats ──► CombineGlobally ──►
-                                     mining_metrics.json
+  image-level TFRecords ──► batches ──► BestBoxesFn (detector loaded once
+  per worker; best box per image-level label) ──► mine_best (threshold θb,
+  or per-class thresholds computed from all candidates first)
+      ──┬─► mined records ──► WriteSortedShards
+        └─► per-image stats ──► CombineGlobally ──► mining_metrics.json
 
 The detector is described by a picklable ``DetectorSpec`` and loaded in
 ``DoFn.setup``, so every worker (DirectRunner processes, Dataflow VMs, ...)
@@ -27,6 +28,7 @@ from object_detection_note.core import file_io
 from object_detection_note.data import beam_io
 from object_detection_note.data import tf_example_codec
 from object_detection_note.mining import box_mining
+from object_detection_note.mining import class_thresholds
 from object_detection_note.mining import mining_metrics
 from object_detection_note.mining import review
 
@@ -62,20 +64,27 @@ class MiningResult:
   review_candidates: list = dataclasses.field(default_factory=list)
 
 
-def mine_record(record, detections, score_threshold, id_to_name,
-                iou_threshold=0.5, with_review=False):
-  """Applies M to one decoded record and scores it; returns MiningResult.
+def mine_best(record, best, score_threshold, id_to_name, iou_threshold=0.5,
+              with_review=False, thresholds=None):
+  """Applies the threshold to one image's candidates; returns MiningResult.
 
-  With ``with_review`` the result also lists the unmined best-per-label
-  boxes as human-review candidates (``review.candidates_of``).
+  Args:
+    record: the decoded image-level record.
+    best: ``box_mining.MinedBoxes``, the best detection per image-level label
+      (no threshold applied).
+    score_threshold: θb.
+    id_to_name: {label id: name} of the target label map.
+    iou_threshold: IoU for a mined box to count as a true positive.
+    with_review: also list the unmined candidates for human review
+      (``review.candidates_of``).
+    thresholds: optional {class id: θ_c} (``class_thresholds``); classes
+      missing from it use θb.
   """
-  best = box_mining.best_box_per_label(
-      detections['detection_boxes'], detections['detection_scores'],
-      detections['detection_classes'], record.image_labels)
   best_hits = mining_metrics.match_true_positives(
       best.boxes, best.classes, record.hidden_boxes, record.hidden_classes,
       iou_threshold)
-  keep = best.scores > score_threshold
+  keep = class_thresholds.keep_mask(best.classes, best.scores,
+                                    score_threshold, thresholds)
   mined = box_mining.MinedBoxes(best.boxes[keep], best.classes[keep],
                                 best.scores[keep])
   stats = mining_metrics.MiningStats()
@@ -89,16 +98,21 @@ def mine_record(record, detections, score_threshold, id_to_name,
                       best_hits, candidates)
 
 
-class MineBoxesFn(beam.DoFn):
-  """Batch of serialized image-level records → MiningResult per record."""
+def mine_record(record, detections, score_threshold, id_to_name,
+                iou_threshold=0.5, with_review=False, thresholds=None):
+  """M for one decoded record and its detections (see ``mine_best``)."""
+  best = box_mining.best_box_per_label(
+      detections['detection_boxes'], detections['detection_scores'],
+      detections['detection_classes'], record.image_labels)
+  return mine_best(record, best, score_threshold, id_to_name, iou_threshold,
+                   with_review, thresholds)
 
-  def __init__(self, detector_spec, score_threshold, id_to_name,
-               iou_threshold, with_review=False):
+
+class BestBoxesFn(beam.DoFn):
+  """Batch of serialized image-level records → (record, best box per label)."""
+
+  def __init__(self, detector_spec):
     self._spec = detector_spec
-    self._with_review = with_review
-    self._threshold = score_threshold
-    self._id_to_name = dict(id_to_name)
-    self._iou = iou_threshold
     self._detect = None
 
   def setup(self):
@@ -110,8 +124,17 @@ class MineBoxesFn(beam.DoFn):
                                  expand_animations=False).numpy()
               for r in records]
     for record, detections in zip(records, self._detect(images)):
-      yield mine_record(record, detections, self._threshold, self._id_to_name,
-                        self._iou, self._with_review)
+      yield record, box_mining.best_box_per_label(
+          detections['detection_boxes'], detections['detection_scores'],
+          detections['detection_classes'], record.image_labels)
+
+
+def _scores_by_class(pairs):
+  """[(class id, score), ...] → {class id: [scores]}."""
+  grouped = {}
+  for label, score in pairs:
+    grouped.setdefault(int(label), []).append(float(score))
+  return grouped
 
 
 class _StatsCombineFn(beam.CombineFn):
@@ -142,14 +165,19 @@ class _StatsCombineFn(beam.CombineFn):
     return accumulator
 
 
-def metrics_dict(stats, sweep, thresholds, score_threshold, id_to_name):
-  """JSON-ready mining metrics."""
+def metrics_dict(stats, sweep, thresholds, score_threshold, id_to_name,
+                 class_score_thresholds=None):
+  """JSON-ready mining metrics (precision null where nothing was mined)."""
   summary = stats.summary(id_to_name)
   summary['score_threshold'] = float(score_threshold)
   summary['threshold_sweep'] = [
       {'threshold': float(t), 'mined_boxes': int(n), 'true_positives': int(tp),
-       'precision': float(tp) / n if n else 0.0}
+       'precision': float(tp) / n if n else None}
       for t, (n, tp) in zip(thresholds, sweep)]
+  if class_score_thresholds is not None:
+    summary['class_score_thresholds'] = {
+        id_to_name.get(c, str(c)): v
+        for c, v in sorted(class_score_thresholds.items())}
   return summary
 
 
@@ -161,10 +189,11 @@ class _WriteMetrics(beam.DoFn):
     self._score_threshold = score_threshold
     self._id_to_name = dict(id_to_name)
 
-  def process(self, accumulator):
+  def process(self, accumulator, class_score_thresholds=None):
     stats, sweep = accumulator
     payload = metrics_dict(stats, sweep, self._thresholds,
-                           self._score_threshold, self._id_to_name)
+                           self._score_threshold, self._id_to_name,
+                           class_score_thresholds)
     file_io.write_json_atomically(self._path, payload)
     yield payload
 
@@ -173,12 +202,14 @@ def build_mining_pipeline(pipeline, input_pattern, output_prefix,
                           metrics_path, detector_spec, score_threshold,
                           id_to_name, num_shards=4, batch_size=8,
                           iou_threshold=0.5, thresholds=DEFAULT_SWEEP,
-                          review_dir=None, review_count=0):
+                          review_dir=None, review_count=0,
+                          adaptive_threshold=None):
   """Adds the mining transforms to ``pipeline``.
 
   Args:
     pipeline: beam.Pipeline.
-    input_pattern: glob of image-level TFRecords (the set A).
+    input_pattern: glob, or list of globs, of image-level TFRecords (the set
+      A); every file matching any of them is mined.
     output_prefix: mined shards are ``<output_prefix>-0000i-of-0000N``.
     metrics_path: where mining_metrics.json is written.
     detector_spec: DetectorSpec of T^{t-1}.
@@ -189,22 +220,44 @@ def build_mining_pipeline(pipeline, input_pattern, output_prefix,
     thresholds: θb values of the precision-vs-#boxes sweep.
     review_dir: where the human-review candidates go (``review``).
     review_count: how many candidates to export; 0 = none.
+    adaptive_threshold: optional note.mining.adaptive_threshold proto (or
+      any object with keep_fraction and min_score): per-class thresholds
+      computed from all candidates first (``class_thresholds.adaptive``).
 
   Returns:
     PCollection with the metrics dict (one element).
   """
-  files = sorted(tf.io.gfile.glob(input_pattern))
+  patterns = ([input_pattern] if isinstance(input_pattern, str)
+              else list(input_pattern))
+  files = sorted(set(f for p in patterns for f in tf.io.gfile.glob(p)))
   if not files:
-    raise ValueError('input_tfrecord: no file matches %s' % input_pattern)
-  results = (
+    raise ValueError('input_tfrecord: no file matches %s' % patterns)
+  candidates = (
       pipeline
       | 'ListFiles' >> beam.Create(files)
       | 'ReadRecords' >> beam.io.ReadAllFromTFRecord()
       | 'Batch' >> beam.BatchElements(min_batch_size=1,
                                       max_batch_size=batch_size)
-      | 'Mine' >> beam.ParDo(MineBoxesFn(detector_spec, score_threshold,
-                                         id_to_name, iou_threshold,
-                                         review_count > 0)))
+      | 'Detect' >> beam.ParDo(BestBoxesFn(detector_spec)))
+  mine_kwargs = {}
+  metrics_kwargs = {}
+  if adaptive_threshold is not None:
+    per_class = beam.pvalue.AsSingleton(
+        candidates
+        | 'CandidateScores' >> beam.FlatMap(
+            lambda rb: zip(rb[1].classes.tolist(), rb[1].scores.tolist()))
+        | 'AllScores' >> beam.combiners.ToList()
+        | 'ClassThresholds' >> beam.Map(
+            lambda pairs, kf, ms: class_thresholds.adaptive(
+                _scores_by_class(pairs), score_threshold, kf, ms),
+            adaptive_threshold.keep_fraction, adaptive_threshold.min_score))
+    mine_kwargs = {'thresholds': per_class}
+    metrics_kwargs = {'class_score_thresholds': per_class}
+  results = candidates | 'Mine' >> beam.Map(
+      lambda candidate, **kwargs: mine_best(*candidate, **kwargs),
+      score_threshold=score_threshold, id_to_name=dict(id_to_name),
+      iou_threshold=iou_threshold, with_review=review_count > 0,
+      **mine_kwargs)
   if review_count > 0:
     _ = (results
          | 'ReviewCandidates' >> beam.FlatMap(lambda r: r.review_candidates)
@@ -219,13 +272,15 @@ def build_mining_pipeline(pipeline, input_pattern, output_prefix,
   return (results
           | 'CombineStats' >> beam.CombineGlobally(_StatsCombineFn(thresholds))
           | 'WriteMetrics' >> beam.ParDo(_WriteMetrics(
-              metrics_path, tuple(thresholds), score_threshold, id_to_name)))
+              metrics_path, tuple(thresholds), score_threshold, id_to_name),
+                                         **metrics_kwargs))
 
 
 def run_mining(input_pattern, output_dir, detector_spec, score_threshold,
                id_to_name, pipeline_options=None, num_shards=4, batch_size=8,
                iou_threshold=0.5, thresholds=DEFAULT_SWEEP,
-               output_name='mined.tfrecord', review_dir=None, review_count=0):
+               output_name='mined.tfrecord', review_dir=None, review_count=0,
+               adaptive_threshold=None):
   """Runs the pipeline to completion; returns the metrics dict.
 
   Writes ``<output_dir>/<output_name>-*`` and ``<output_dir>/mining_metrics.json``.
@@ -238,5 +293,5 @@ def run_mining(input_pattern, output_dir, detector_spec, score_threshold,
                           os.path.join(output_dir, output_name), metrics_path,
                           detector_spec, score_threshold, id_to_name,
                           num_shards, batch_size, iou_threshold, thresholds,
-                          review_dir, review_count)
+                          review_dir, review_count, adaptive_threshold)
   return file_io.read_json(metrics_path)

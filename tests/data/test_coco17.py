@@ -36,9 +36,54 @@ def test_split_categories_voc_source_rest_target():
       coco17.VOC_CATEGORY_NAMES, key=lambda n: VOC_IDS[n])
   assert len(source) == 20
   assert target == [(24, 'zebra'), (25, 'giraffe'), (38, 'kite'), (79, 'oven')]
-  broken = {'categories': [c for c in CATEGORIES if c['name'] != 'tv']}
-  with pytest.raises(ValueError, match="'tv'"):
-    coco17.split_categories(broken)
+  # A COCO-format dataset without some VOC names: the VOC names it has.
+  fewer = {'categories': [c for c in CATEGORIES
+                          if c['name'] in ('dog', 'cat', 'zebra', 'kite')]}
+  source, target = coco17.split_categories(fewer)
+  assert source == [(17, 'cat'), (18, 'dog')]
+  assert target == [(24, 'zebra'), (38, 'kite')]
+
+
+def test_split_categories_by_name():
+  source, target = coco17.split_categories(_coco({}), ['zebra', 'kite'])
+  assert source == [(24, 'zebra'), (38, 'kite')]
+  assert len(target) == 22
+  source, target = coco17.split_categories(_coco({}), target_names=['oven'])
+  assert target == [(79, 'oven')] and len(source) == 23
+  source, target = coco17.split_categories(_coco({}), ['cat'], ['oven'])
+  assert (source, target) == ([(17, 'cat')], [(79, 'oven')])
+
+
+@pytest.mark.parametrize('source,target,message', [
+    (['zebr'], None, "source categories not in the dataset: 'zebr' "
+                     r"\(did you mean 'zebra'\?\)"),
+    (['cat'], ['cat', 'oven'], r"categories on both sides: \['cat'\]"),
+    ([n['name'] for n in CATEGORIES], None, 'leaves no target category'),
+])
+def test_split_categories_errors(source, target, message):
+  with pytest.raises(ValueError, match=message):
+    coco17.split_categories(_coco({}), source, target, origin='--flags')
+
+
+def test_no_default_source_category_is_an_error():
+  others = {'categories': [{'id': 1, 'name': 'digit 7'},
+                           {'id': 2, 'name': 'digit 8'}]}
+  with pytest.raises(ValueError, match='default split leaves no source'):
+    coco17.split_categories(others)
+
+
+def test_split_file(tmp_path):
+  from object_detection_note.data import category_split  # pylint: disable=g-import-not-at-top
+  path = tmp_path / 'split.json'
+  path.write_text('{"source": ["cat"], "target": ["oven", "kite"]}')
+  assert category_split.read_split_file(str(path)) == (['cat'],
+                                                       ['oven', 'kite'])
+  path.write_text('{"sources": ["cat"]}')
+  with pytest.raises(ValueError, match='split.json: expected'):
+    category_split.read_split_file(str(path))
+  path.write_text('{"source": "cat"}')
+  with pytest.raises(ValueError, match='field source must be a list'):
+    category_split.read_split_file(str(path))
 
 
 def test_coco_box_conversion_and_clipping():

@@ -45,4 +45,4 @@ def test_threshold_sweep():
   assert [p['mined_boxes'] for p in points] == [4, 2, 0]
   assert points[0]['precision'] == pytest.approx(0.75)
   assert points[1]['precision'] == pytest.approx(1.0)
-  assert points[2]['precision'] == 0.0
+  assert points[2]["precision"] is None  # nothing mined: undefined

@@ -176,3 +176,34 @@ def test_missing_image_file_is_named(coco):
     _run_main(coco)
   # Nothing claims completion.
   assert not os.path.exists(os.path.join(coco['out'], DatasetFiles.manifest))
+
+
+def test_split_from_a_file_on_non_coco_categories(coco, tmp_path):
+  """Category names of any COCO-format dataset, split by a JSON file."""
+  split_file = tmp_path / 'split.json'
+  split_file.write_text(json.dumps({'source': ['zebra', 'giraffe'],
+                                    'target': ['kite', 'oven']}))
+  _run_main(coco, '--category_split_file=%s' % split_file)
+  out = coco['out']
+  assert label_map_util.get_id_to_name(
+      os.path.join(out, DatasetFiles.source_label_map)) == {
+          1: 'zebra', 2: 'giraffe'}
+  assert label_map_util.get_id_to_name(
+      os.path.join(out, DatasetFiles.target_label_map)) == {
+          1: 'kite', 2: 'oven'}
+  manifest = dataset_writer.read_manifest(out)
+  assert manifest['parameters']['source_categories'] == ['zebra', 'giraffe']
+  # VOC categories are in neither side: image 2 (dog only) is left out.
+  assert '2' not in _read_split(out, Splits.source_train)
+  assert sorted(_read_split(out, Splits.source_train)) == ['1', '3', '4', '7',
+                                                           '8']
+
+
+def test_split_flags_errors_name_the_problem(coco):
+  with pytest.raises(ValueError, match=r"--source_categories/--target_"
+                     r"categories: source categories not in the dataset: "
+                     r"'zebr' \(did you mean 'zebra'\?\)"):
+    _run_main(coco, '--source_categories=zebr')
+  with pytest.raises(ValueError, match='leaves no target category'):
+    _run_main(coco, '--target_categories=')
+  assert not os.path.exists(os.path.join(coco['out'], DatasetFiles.manifest))
