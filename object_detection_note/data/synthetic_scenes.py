@@ -32,6 +32,8 @@ objects may occlude each other, but every object keeps at least
 ``min_visible`` of its area visible, and its box is the tight box of its
 visible pixels. Each image is "source", "target" or "mixed" (both kinds of
 categories), the last with probability ``mixed_fraction``.
+``SCENE_PRESETS['noisy']`` (``NOISY_SCENE_CONFIG``) is the scene statistics
+of the noisy-mining benchmark (``make data-noisy``).
 
 Everything is a pure function of ``(seed, pool, index)``: the layout and the
 pixels of an image never depend on other images, so workers render images
@@ -96,6 +98,16 @@ class SceneConfig:
   min_strokes: int = 3
   max_strokes: int = 10
   noise_std: float = 6.0
+
+
+# Scene statistics of the "noisy mining" benchmark (``make data-noisy``):
+# smaller objects, heavier occlusion, more clutter and pixel noise, and more
+# scenes mixing source and target categories, so that the best box per
+# image-level label of a weak T^0 is often wrong (paper Table 1: 84-90%).
+NOISY_SCENE_CONFIG = SceneConfig(
+    max_objects=10, min_scale=0.06, max_scale=0.35, mixed_fraction=0.5,
+    min_visible=0.4, min_strokes=8, max_strokes=20, noise_std=14.0)
+SCENE_PRESETS = {'default': SceneConfig(), 'noisy': NOISY_SCENE_CONFIG}
 
 
 @dataclasses.dataclass(frozen=True)

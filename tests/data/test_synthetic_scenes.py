@@ -1,4 +1,6 @@
 """Procedural scenes: categories, shapes, layout rules, determinism."""
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -74,3 +76,28 @@ def test_solid_object_is_painted_with_its_colour():
   expected = np.clip(colour * obj.brightness, 0, 255)
   close = np.all(np.abs(painted - expected) <= 2, axis=1).mean()
   assert close > 0.5
+
+
+def test_noisy_preset_has_smaller_objects_and_more_mixed_scenes():
+  def stats(config):
+    sides, mixed = [], 0
+    for index in range(60):
+      objects = ss.scene_layout(2, 0, index, config)
+      ids = {o.category_id for o in objects}
+      mixed += bool(ids & set(ss.SOURCE_IDS)) and bool(ids & set(ss.TARGET_IDS))
+      sides += [max(o.height, o.width) for o in objects]
+    return np.median(sides), mixed
+  assert ss.SCENE_PRESETS['default'] == ss.SceneConfig()
+  noisy = ss.SCENE_PRESETS['noisy']
+  default_side, default_mixed = stats(ss.SceneConfig())
+  noisy_side, noisy_mixed = stats(noisy)
+  assert 4 <= noisy_side < 0.9 * default_side
+  assert noisy_mixed > 1.5 * default_mixed
+  # More clutter: the same scene index has more stroke pixels off objects.
+  quiet = dataclasses.replace(noisy, min_strokes=0, max_strokes=0,
+                              noise_std=0.0)
+  image, objects = ss.render_scene(2, 0, 3, noisy)
+  clean, _ = ss.render_scene(2, 0, 3, quiet)
+  assert [o.box for o in objects] == [o.box for o in ss.scene_layout(2, 0, 3,
+                                                                    quiet)]
+  assert np.abs(image.astype(int) - clean).mean() > 8
