@@ -254,7 +254,7 @@ def _dataset_lines(dataset):
   scene = dataset.get('scene') or {}
   scene_text = ', '.join('%s %s' % (key, scene[key]) for key in (
       'min_scale', 'max_scale', 'min_visible', 'mixed_fraction',
-      'min_strokes', 'max_strokes', 'noise_std') if key in scene)
+      'min_strokes', 'max_strokes', 'noise_std', 'max_decoys') if key in scene)
   return [
       '- `%s` (`%s`, generator seed %s): %d×%d procedural '
       'scenes, %s–%s objects per image, %s seed images per target category '

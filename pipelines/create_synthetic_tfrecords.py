@@ -39,6 +39,8 @@ _SCENE_FLAGS = (
     ('min_strokes', 'integer', 'Fewest distractor strokes per scene'),
     ('max_strokes', 'integer', 'Most distractor strokes per scene'),
     ('noise_std', 'float', 'Standard deviation of the pixel noise'),
+    ('max_decoys', 'integer', 'Most decoys per scene (unlabelled objects '
+     "with a target category's colours and texture on another shape)"),
 )
 
 
