@@ -69,7 +69,8 @@ ablation: protos
 
 # The same six variants on data/synthetic_noisy, where T^0's best box per
 # image-level label is wrong 10-20% of the time at θb = 0.2 (the tiny detector
-# rarely scores above 0.9 there); 4 epochs per iteration keep it to ~1 h.
+# rarely scores above 0.9 there); 4 epochs per iteration (78 min for three
+# seeds on 2 busy cores).
 # -> bench/results/ablation_noisy.{json,md,png}; resumable like `ablation`.
 NOISY_ABLATION_OVERRIDE ?= note { epochs_per_iteration: 4 mining { score_threshold: 0.2 } }
 ablation-noisy: protos
