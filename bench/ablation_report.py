@@ -65,10 +65,18 @@ def _stats(values):
 
 
 def _value(row, metric):
-  """The row's metric; precision is undefined (None) when nothing was mined."""
+  """The row's metric, None when undefined.
+
+  Precision is undefined when nothing was mined (0 boxes), and so is any
+  value missing from the row or not finite (e.g. a recall without hidden
+  boxes to score against).
+  """
   if metric == 'mined_precision' and not row.get('mined_boxes'):
     return None
-  return row.get(metric)
+  value = row.get(metric)
+  if value is None or (isinstance(value, float) and not math.isfinite(value)):
+    return None
+  return value
 
 
 def summarise(runs, seeds):
@@ -130,20 +138,28 @@ def dataset_parameters(manifest):
 
 
 # ------------------------------------------------------------------ rendering
-def _number(stats, pattern):
-  """'0.2532', '0.2532 ± 0.0100', with '(n=2)' when seeds are missing."""
+def _number(stats, pattern, runs=None):
+  """'0.2532', '0.2532 ± 0.0100'; '—' when undefined in every run.
+
+  With ``runs`` (runs that reached the iteration) and a value defined in
+  fewer of them (e.g. precision where some seeds mined 0 boxes), '(n=k)'
+  follows.
+  """
   if stats is None:
     return '—'
   text = pattern % stats['mean']
   if stats['std'] is not None:
     text += ' ± ' + pattern % stats['std']
+  if runs is not None and stats['n'] < runs:
+    text += ' (n=%d)' % stats['n']
   return text
 
 
 def _cell(entry, metrics, patterns):
   if entry is None:
     return '—'
-  text = ' / '.join(_number(entry[m], p) for m, p in zip(metrics, patterns))
+  text = ' / '.join(_number(entry[m], p, entry['n'])
+                    for m, p in zip(metrics, patterns))
   if entry['n'] < entry['seeds']:
     text += ' (n=%d)' % entry['n']
   return text
@@ -221,19 +237,35 @@ def _budget_lines(budget):
   ]
 
 
+# Make targets that write the result files (by results name).
+_MAKE_ABLATION = {'ablation': 'make ablation',
+                  'ablation_noisy': 'make ablation-noisy'}
+# Make targets that generate the bundled datasets.
+_MAKE_DATA = {'data/synthetic': 'make data',
+              'data/synthetic_noisy': 'make data-noisy'}
+
+
 def _dataset_lines(dataset):
   splits = dataset['splits']
   def split(name, what):
     s = splits.get(name) or {}
     return '%s images (%s)' % (s.get('images'), what % s)
+  data_dir = dataset.get('data_dir') or 'data/synthetic'
+  scene = dataset.get('scene') or {}
+  scene_text = ', '.join('%s %s' % (key, scene[key]) for key in (
+      'min_scale', 'max_scale', 'min_visible', 'mixed_fraction',
+      'min_strokes', 'max_strokes', 'noise_std', 'max_decoys') if key in scene)
   return [
-      '- `data/synthetic` (`make data`, generator seed %s): %d×%d procedural '
+      '- `%s` (`%s`, generator seed %s): %d×%d procedural '
       'scenes, %s–%s objects per image, %s seed images per target category '
       'on average.' % (
+          data_dir, _MAKE_DATA.get(data_dir, 'make data DATA_DIR=' +
+                                   data_dir),
           dataset['seed'], dataset['image_size'] or 0,
           dataset['image_size'] or 0, dataset['objects_per_image'][0],
           dataset['objects_per_image'][1],
           dataset['seed_images_per_category']),
+      '- Scene statistics: %s.' % (scene_text or '—'),
       '- Source categories (S): %s.' % ', '.join(
           dataset['source_categories']),
       '- Target categories: %s.' % ', '.join(dataset['target_categories']),
@@ -264,10 +296,15 @@ def markdown(results):
   budget = results['budget']
   several = len(seeds) > 1
   lines = [
-      '# NOTE-RCNN ablation (paper §4.3) on the synthetic dataset',
+      '# NOTE-RCNN ablation (paper §4.3) on the synthetic dataset%s' % (
+          ' `%s`' % results['dataset']['data_dir']
+          if results['dataset'].get('data_dir', 'data/synthetic') !=
+          'data/synthetic' else ''),
       '',
       'Made by %s`%s` on %s. Seeds: %s%s' % (
-          '`make ablation`: ' if results.get('via_make') else '',
+          '`%s`: ' % _MAKE_ABLATION.get(results.get('results_name'),
+                                        'make ablation')
+          if results.get('via_make') else '',
           shlex.join(results['command']), results['created'],
           ', '.join(str(s) for s in seeds),
           ' (cells: mean ± sample standard deviation over seeds; "n=k": '
@@ -326,7 +363,8 @@ def markdown(results):
           _status(run, budget['iterations'])))
   lines += ['', '## Dataset', ''] + _dataset_lines(results['dataset'])
   lines += ['', '## Machine', ''] + _machine_lines(results['machine'])
-  lines += ['', '![ablation](ablation.png)']
+  name = results.get('results_name', 'ablation')
+  lines += ['', '![%s](%s.png)' % (name, name)]
   return '\n'.join(lines) + '\n'
 
 
@@ -368,7 +406,8 @@ def plot(results):
   if handles:
     axes.flat[0].legend(handles, labels, fontsize='small')
   seeds = results['seeds']
-  figure.suptitle('NOTE-RCNN ablation on synthetic data (%s)' % (
+  figure.suptitle('NOTE-RCNN ablation on %s (%s)' % (
+      (results.get('dataset') or {}).get('data_dir') or 'data/synthetic',
       'seed %s' % seeds[0] if len(seeds) == 1 else
       'mean ± std over seeds %s' % ', '.join(str(s) for s in seeds)))
   figure.tight_layout()
@@ -378,15 +417,16 @@ def plot(results):
   return buffer.getvalue()
 
 
-def write_results(results, output_dir):
-  """Writes ablation.json, ablation.md and ablation.png atomically.
+def write_results(results, output_dir, name='ablation'):
+  """Writes <name>.json, <name>.md and <name>.png atomically.
 
-  ``results['summary']`` is (re)computed from ``results['runs']`` first.
-  Returns the three paths.
+  ``results['summary']`` is (re)computed from ``results['runs']`` first and
+  ``results['results_name']`` set to ``name``. Returns the three paths.
   """
   from object_detection_note.core import file_io  # pylint: disable=g-import-not-at-top
   results['summary'] = summarise(results['runs'], results['seeds'])
-  paths = [os.path.join(output_dir, 'ablation.' + ext)
+  results['results_name'] = name
+  paths = [os.path.join(output_dir, name + '.' + ext)
            for ext in ('json', 'md', 'png')]
   file_io.write_json_atomically(paths[0], _finite(results))
   file_io.write_atomically(paths[1], markdown(results))

@@ -53,7 +53,8 @@ from object_detection_note.iterate import run_layout  # pylint: disable=g-import
 from object_detection_note.iterate import stages  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 VARIANT_KEYS = tuple(key for key, _ in ablation_report.VARIANTS)
-DATA_MANIFEST = os.path.join('data', 'synthetic', 'manifest.json')
+# The data directory the configs of configs/ablation/ name.
+CONFIG_DATA_DIR = os.path.join('data', 'synthetic')
 SOURCE_SEED = 0
 
 flags.DEFINE_list('variants', list(VARIANT_KEYS), 'Variants to run, in this '
@@ -69,6 +70,12 @@ flags.DEFINE_string('configs_dir', os.path.join('configs', 'ablation'),
 flags.DEFINE_string('config_override', '', 'Text proto merged into every '
                     'variant config, e.g. "note { iterations: 1 }" (smoke '
                     'runs; use a separate --runs_dir).')
+flags.DEFINE_string('data_dir', CONFIG_DATA_DIR, 'Dataset of the runs: every '
+                    'path under %s/ in the variant and source configs is '
+                    'read from here instead (e.g. data/synthetic_noisy; use '
+                    'a separate --runs_dir).' % CONFIG_DATA_DIR)
+flags.DEFINE_string('results_name', 'ablation', 'Base name of the result '
+                    'files: <output_dir>/<results_name>.{json,md,png}.')
 flags.DEFINE_integer('source_steps', 0, 'Training steps of S (0: its '
                      "config's num_steps).")
 flags.DEFINE_float('poll_seconds', 2.0, 'Seconds between progress checks.')
@@ -113,13 +120,13 @@ class Plan:
   """The variant configs to run, the source detector and the shared budget."""
 
   def __init__(self, variants, configs_dir, runs_dir, config_override,
-               source_steps):
+               source_steps, data_dir=CONFIG_DATA_DIR):
     self.runs_dir = runs_dir
     pipelines = {}
     for variant in variants:
       path = os.path.join(configs_dir, variant + '.config')
-      pipeline = config_util.read_pipeline_config(path, config_override or
-                                                  None)
+      pipeline = _with_data_dir(config_util.read_pipeline_config(
+          path, config_override or None), data_dir, path)
       config_util.validate_pipeline(pipeline, path)
       if not pipeline.HasField('note') or not (
           pipeline.note.source_detector.checkpoint_dir):
@@ -143,12 +150,16 @@ class Plan:
                                configs_dir, ', '.join(sorted(budgets))))
     self.source_config = source_configs.pop()
     own_source = os.path.join(runs_dir, 'source')
-    derived = bool(config_override or source_steps) or (
+    other_data = os.path.normpath(data_dir) != os.path.normpath(
+        CONFIG_DATA_DIR)
+    derived = bool(config_override or source_steps or other_data) or (
         os.path.normpath(checkpoint_dirs.pop()) != os.path.normpath(own_source))
     self.source_dir = own_source
-    source_pipeline = config_util.read_pipeline_config(self.source_config)
-    if source_steps:
-      source_pipeline.train_config.num_steps = source_steps
+    source_pipeline = _with_data_dir(config_util.read_pipeline_config(
+        self.source_config), data_dir, self.source_config)
+    if source_steps or other_data:
+      if source_steps:
+        source_pipeline.train_config.num_steps = source_steps
       self.source_config = os.path.join(runs_dir, 'configs', 'source.config')
       file_io.write_atomically(self.source_config,
                                config_util.pipeline_to_text(source_pipeline))
@@ -216,6 +227,24 @@ class Plan:
         'source_config': self.source_config,
         'source_steps': self.source_steps,
     }
+
+
+def _with_data_dir(pipeline, data_dir, path):
+  """``pipeline`` with every ``"data/synthetic/..."`` path under ``data_dir``.
+
+  Raises UsageError (naming ``path``) when another data directory is asked
+  for and the config names no path under data/synthetic/.
+  """
+  if os.path.normpath(data_dir) == os.path.normpath(CONFIG_DATA_DIR):
+    return pipeline
+  text = config_util.pipeline_to_text(pipeline)
+  old = '"%s/' % CONFIG_DATA_DIR
+  if old not in text:
+    raise app.UsageError('%s: --data_dir=%s given, but no input path or label '
+                         'map of the config is under %s/' % (
+                             path, data_dir, CONFIG_DATA_DIR))
+  return config_util.parse_pipeline_text(
+      text.replace(old, '"%s/' % os.path.normpath(data_dir)), path)
 
 
 def _float(value):
@@ -430,7 +459,8 @@ def _save(results, start):
   results['total_seconds'] = ((results['source'].get('seconds') or 0.0) + sum(
       r.get('seconds') or 0.0 for v in results['runs'].values()
       for r in v.values()))
-  ablation_report.write_results(results, FLAGS.output_dir)
+  ablation_report.write_results(results, FLAGS.output_dir,
+                                FLAGS.results_name)
 
 
 def _check_flags():
@@ -444,9 +474,11 @@ def _check_flags():
     raise app.UsageError('--seeds: integers, got %s' % FLAGS.seeds) from None
   if not seeds or len(set(seeds)) != len(seeds):
     raise app.UsageError('--seeds: distinct integers, got %s' % FLAGS.seeds)
-  if not os.path.exists(DATA_MANIFEST):
-    raise app.UsageError('%s is missing: run `make data` first' %
-                         DATA_MANIFEST)
+  manifest = os.path.join(FLAGS.data_dir, 'manifest.json')
+  if not os.path.exists(manifest):
+    raise app.UsageError('%s is missing: run `make data` (or `make '
+                         'data-noisy` for data/synthetic_noisy) first' %
+                         manifest)
   order = [v for v in VARIANT_KEYS if v in FLAGS.variants]
   return order, seeds
 
@@ -459,16 +491,19 @@ def main(argv):
                FLAGS.worker_seed)
     return
   if FLAGS.render:
-    with open(os.path.join(FLAGS.output_dir, 'ablation.json')) as f:
-      ablation_report.write_results(json.load(f), FLAGS.output_dir)
+    with open(os.path.join(FLAGS.output_dir,
+                           FLAGS.results_name + '.json')) as f:
+      ablation_report.write_results(json.load(f), FLAGS.output_dir,
+                                    FLAGS.results_name)
     return
   variants, seeds = _check_flags()
   _interrupt_on_sigterm()
   start = time.monotonic()
   plan = Plan(variants, FLAGS.configs_dir, FLAGS.runs_dir,
-              FLAGS.config_override, FLAGS.source_steps)
-  with open(DATA_MANIFEST) as f:
+              FLAGS.config_override, FLAGS.source_steps, FLAGS.data_dir)
+  with open(os.path.join(FLAGS.data_dir, 'manifest.json')) as f:
     dataset = ablation_report.dataset_parameters(json.load(f))
+  dataset['data_dir'] = os.path.normpath(FLAGS.data_dir)
   results = _results_skeleton(plan, seeds, variants, dataset)
   _say(start, 'ablation: variants %s, seeds %s, %d iterations each; results '
        'in %s' % (', '.join(variants), ', '.join(map(str, seeds)),
@@ -502,7 +537,8 @@ def main(argv):
         _say(start, '%s: done, %s in all' % (
             name, ablation_report.duration(
                 results['runs'][variant][str(seed)]['seconds'])))
-  _say(start, 'wrote %s' % os.path.join(FLAGS.output_dir, 'ablation.md'))
+  _say(start, 'wrote %s' % os.path.join(FLAGS.output_dir,
+                                        FLAGS.results_name + '.md'))
   if failures:
     raise SystemExit('%d run(s) failed; see the logs under %s' % (
         failures, FLAGS.runs_dir))

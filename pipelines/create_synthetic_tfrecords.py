@@ -15,6 +15,8 @@ Flags this script does not know are Beam pipeline options (``--runner``,
 ``--direct_num_workers``, Dataflow options, ...). Without ``--runner`` the
 pipeline runs locally in-process (Beam's FnApiRunner).
 """
+import dataclasses
+
 from absl import app
 from absl import flags
 from absl import logging
@@ -24,6 +26,30 @@ from object_detection_note.data import synthetic_dataset
 from object_detection_note.data import synthetic_scenes
 
 _DEFAULTS = synthetic_scenes.SceneConfig()
+# (SceneConfig field, flag type, help) of the scene flags.
+_SCENE_FLAGS = (
+    ('image_size', 'integer', 'Side of the square images, pixels'),
+    ('max_objects', 'integer', 'Most objects per scene'),
+    ('mixed_fraction', 'float',
+     'Fraction of scenes with both source and target categories'),
+    ('min_scale', 'float', 'Smallest object side, fraction of the image side'),
+    ('max_scale', 'float', 'Largest object side, fraction of the image side'),
+    ('min_visible', 'float',
+     'Fraction of every object left visible by the objects drawn over it'),
+    ('min_strokes', 'integer', 'Fewest distractor strokes per scene'),
+    ('max_strokes', 'integer', 'Most distractor strokes per scene'),
+    ('noise_std', 'float', 'Standard deviation of the pixel noise'),
+    ('max_decoys', 'integer', 'Most decoys per scene (unlabelled objects '
+     "with a target category's colours and texture on another shape)"),
+)
+
+
+def scene_config(flag_values: flags.FlagValues) -> synthetic_scenes.SceneConfig:
+  """The ``--preset``'s SceneConfig with the scene flags that are set."""
+  overrides = {name: flag_values[name].value for name, _, _ in _SCENE_FLAGS
+               if flag_values[name].value is not None}
+  return dataclasses.replace(
+      synthetic_scenes.SCENE_PRESETS[flag_values.preset], **overrides)
 
 
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
@@ -42,13 +68,15 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
   flags.DEFINE_float(
       'seed_images_per_category', 4.0,
       'Average number of seed images drawn per target category.', **fv)
-  flags.DEFINE_integer('image_size', _DEFAULTS.image_size,
-                       'Side of the square images, pixels.', **fv)
-  flags.DEFINE_integer('max_objects', _DEFAULTS.max_objects,
-                       'Most objects per scene.', **fv)
-  flags.DEFINE_float(
-      'mixed_fraction', _DEFAULTS.mixed_fraction,
-      'Fraction of scenes with both source and target categories.', **fv)
+  flags.DEFINE_enum(
+      'preset', 'default', sorted(synthetic_scenes.SCENE_PRESETS),
+      'Scene statistics: "default" (data/synthetic) or "noisy" (smaller '
+      'objects, heavier occlusion and clutter: data/synthetic_noisy). The '
+      'scene flags below override single values of the preset.', **fv)
+  for name, kind, help_text in _SCENE_FLAGS:
+    getattr(flags, 'DEFINE_' + kind)(
+        name, None, help_text + ' (default: the preset\'s, %s for '
+        '"default").' % getattr(_DEFAULTS, name), **fv)
   flags.DEFINE_integer('num_shards', 1, 'Shards per split.', **fv)
   flags.mark_flag_as_required('output_dir', **fv)
 
@@ -56,9 +84,7 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
 def main(argv, flag_values: flags.FlagValues = flags.FLAGS) -> None:
   """Generates the dataset; ``argv[1:]`` are Beam pipeline options."""
   f = flag_values
-  config = synthetic_scenes.SceneConfig(
-      image_size=f.image_size, max_objects=f.max_objects,
-      mixed_fraction=f.mixed_fraction)
+  config = scene_config(f)
   synthetic_dataset.create_dataset(
       f.output_dir,
       seed=f.seed,

@@ -106,6 +106,19 @@ def build_annotation_splits(
       seed_images_per_category, seed)
 
 
+def scene_parameters(config: synthetic_scenes.SceneConfig) -> Dict:
+  """``config`` as a dict for the manifest.
+
+  Fields of ``LATER_SCENE_FIELDS`` are left out at their neutral value, so
+  datasets made before they existed keep byte-identical manifests.
+  """
+  out = dataclasses.asdict(config)
+  for name, neutral in synthetic_scenes.LATER_SCENE_FIELDS.items():
+    if out[name] == neutral:
+      del out[name]
+  return out
+
+
 def _both_sides(splits, source_split, target_splits):
   source = {r.source_id for r in splits[source_split]}
   target = {r.source_id for s in target_splits for r in splits[s]}
@@ -133,7 +146,7 @@ def create_dataset(output_dir: str,
       'num_val_images': num_val_images,
       'seed_images_per_category': seed_images_per_category,
       'num_shards': num_shards,
-      'scene_config': dataclasses.asdict(config),
+      'scene_config': scene_parameters(config),
   }
   statistics = {
       'train_images_on_both_sides': _both_sides(

@@ -153,7 +153,7 @@ def test_markdown_two_seeds():
                          '| 0.3000 / 0.6000 (n=1) | 0.3500 / 0.6500 (n=1) |')
   mined_row = next(l for l in lines if l.startswith('| Naive | 80'))
   assert mined_row == ('| Naive | 80 ± 28 / 0.850 ± 0.071 / 0.060 ± 0.014 | '
-                       '20 ± 28 / 0.500 / 0.005 ± 0.007 |')
+                       '20 ± 28 / 0.500 (n=1) / 0.005 ± 0.007 |')
   assert '| variant | T^0 | T^1 | T^2 |' in lines
   assert '| variant | B^1 | B^2 |' in lines
   assert ('| Det-AZ&RPN-A | 1 | 0m50s | — | 10 | partial: 1/3 iterations |'
@@ -221,3 +221,44 @@ def test_plot_one_line_per_variant():
   empty = _results({'naive': {'0': {'rows': []}}}, [0], variants=('naive',))
   empty['summary'] = ablation_report.summarise(empty['runs'], [0])
   assert ablation_report.plot(empty).startswith(b'\x89PNG')
+
+
+def test_undefined_precision_and_recall_show_a_dash():
+  """0 boxes mined: precision (and a missing or NaN recall) print as '—'."""
+  runs = {'naive': {
+      '0': {'status': 'complete', 'rows': [
+          _row(0, 0.2, 0.5), _row(1, 0.2, 0.5, 0, 0.0, 0.0),
+          _row(2, 0.2, 0.5, 0, float('nan'), float('nan'))]},
+      '1': {'status': 'complete', 'rows': [
+          _row(0, 0.2, 0.5), _row(1, 0.2, 0.5, 0, 0.0, None),
+          _row(2, 0.2, 0.5, 0, None, None)]}}}
+  results = _results(runs, [0, 1], variants=('naive',))
+  summary = ablation_report.summarise(runs, [0, 1])
+  assert summary['naive'][1]['mined_precision'] is None
+  assert summary['naive'][1]['mined_recall']['values'] == [0.0]
+  assert summary['naive'][2]['mined_precision'] is None
+  assert summary['naive'][2]['mined_recall'] is None
+  results['summary'] = summary
+  lines = ablation_report.markdown(results).splitlines()
+  assert ('| Naive | 0 ± 0 / — / 0.000 (n=1) | 0 ± 0 / — / — |' in lines)
+  assert not any('0.000 ± 0.000 / 0.000' in l for l in lines)
+
+
+def test_write_results_under_another_name(tmp_path):
+  results = _results(_two_seed_runs(), [0, 1])
+  results['dataset']['data_dir'] = 'data/synthetic_noisy'
+  results['via_make'] = True
+  paths = ablation_report.write_results(results, str(tmp_path),
+                                        'ablation_noisy')
+  assert sorted(os.listdir(tmp_path)) == ['ablation_noisy.json',
+                                          'ablation_noisy.md',
+                                          'ablation_noisy.png']
+  with open(paths[1]) as f:
+    text = f.read()
+  assert text.startswith('# NOTE-RCNN ablation (paper §4.3) on the synthetic '
+                         'dataset `data/synthetic_noisy`\n')
+  assert 'Made by `make ablation-noisy`: ' in text
+  assert '- `data/synthetic_noisy` (`make data-noisy`, generator seed 0)' in text
+  assert text.rstrip().endswith('![ablation_noisy](ablation_noisy.png)')
+  with open(paths[0]) as f:
+    assert json.load(f)['results_name'] == 'ablation_noisy'

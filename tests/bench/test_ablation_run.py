@@ -73,6 +73,39 @@ def test_derived_configs_for_smoke_runs(in_repo, tmp_path):
   assert plan.source_steps == 20
 
 
+def test_data_dir_moves_every_input_of_variants_and_source(in_repo, tmp_path):
+  runs = str(tmp_path / 'runs')
+  plan = run_ablation.Plan(['naive', 'det_az_rpn_a_distill'],
+                           os.path.join('configs', 'ablation'), runs, '', 0,
+                           data_dir='data/synthetic_noisy/')
+  assert plan.source_config == os.path.join(runs, 'configs', 'source.config')
+  source = config_util.read_pipeline_config(plan.source_config)
+  shipped = config_util.read_pipeline_config(
+      os.path.join('configs', 'synthetic_source.config'))
+  assert source.train_config.num_steps == shipped.train_config.num_steps
+  readers = [source.train_input_reader] + list(source.eval_input_reader)
+  for variant in ('naive', 'det_az_rpn_a_distill'):
+    pipeline = config_util.read_pipeline_config(plan.configs[variant])
+    assert plan.configs[variant].startswith(runs)
+    assert pipeline.note.source_detector.checkpoint_dir == plan.source_dir
+    readers += [pipeline.train_input_reader, pipeline.note.
+                image_level_input_reader] + list(pipeline.eval_input_reader)
+  for reader in readers:
+    assert reader.label_map_path.startswith('data/synthetic_noisy/')
+    for path in reader.tf_record_input_reader.input_path:
+      assert path.startswith('data/synthetic_noisy/'), path
+  assert {os.path.basename(r.label_map_path) for r in readers} == {
+      'source_label_map.pbtxt', 'target_label_map.pbtxt'}
+
+
+def test_data_dir_needs_configs_under_data_synthetic(in_repo, tmp_path):
+  directory = _copy_configs(tmp_path, lambda text: text.replace(
+      '"data/synthetic/', '"data/elsewhere/'))
+  with pytest.raises(app.UsageError, match='det_a.config.*data_dir'):
+    run_ablation.Plan(['det_a'], directory, str(tmp_path / 'runs'), '', 0,
+                      data_dir='data/synthetic_noisy')
+
+
 def _copy_configs(tmp_path, edit):
   directory = tmp_path / 'configs'
   directory.mkdir()

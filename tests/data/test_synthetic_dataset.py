@@ -89,3 +89,12 @@ def test_create_dataset_is_byte_identical_and_images_match_scenes(tmp_path):
   # A different seed gives different data.
   sd.create_dataset(str(tmp_path / 'c'), **dict(kwargs, seed=3))
   assert _files(tmp_path / 'c') != first
+
+
+def test_scene_parameters_leave_out_later_fields_at_their_neutral_value():
+  default = sd.scene_parameters(ss.SceneConfig())
+  assert 'max_decoys' not in default
+  assert default['image_size'] == 128 and default['min_visible'] == 0.6
+  noisy = sd.scene_parameters(ss.SCENE_PRESETS['noisy'])
+  assert noisy['max_decoys'] == ss.NOISY_SCENE_CONFIG.max_decoys
+  assert ss.SceneConfig(**noisy) == ss.NOISY_SCENE_CONFIG

@@ -1,4 +1,6 @@
 """Procedural scenes: categories, shapes, layout rules, determinism."""
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -74,3 +76,55 @@ def test_solid_object_is_painted_with_its_colour():
   expected = np.clip(colour * obj.brightness, 0, 255)
   close = np.all(np.abs(painted - expected) <= 2, axis=1).mean()
   assert close > 0.5
+
+
+def test_noisy_preset_has_smaller_objects_and_more_mixed_scenes():
+  def stats(config):
+    sides, mixed = [], 0
+    for index in range(60):
+      objects = ss.scene_layout(2, 0, index, config)
+      ids = {o.category_id for o in objects}
+      mixed += bool(ids & set(ss.SOURCE_IDS)) and bool(ids & set(ss.TARGET_IDS))
+      sides += [max(o.height, o.width) for o in objects]
+    return np.median(sides), mixed
+  assert ss.SCENE_PRESETS['default'] == ss.SceneConfig()
+  noisy = ss.SCENE_PRESETS['noisy']
+  default_side, default_mixed = stats(ss.SceneConfig())
+  noisy_side, noisy_mixed = stats(noisy)
+  assert 4 <= noisy_side < 0.9 * default_side
+  assert noisy_mixed > 1.5 * default_mixed
+  # More clutter: the same scene index has more stroke pixels off objects.
+  quiet = dataclasses.replace(noisy, min_strokes=0, max_strokes=0,
+                              noise_std=0.0)
+  image, objects = ss.render_scene(2, 0, 3, noisy)
+  clean, _ = ss.render_scene(2, 0, 3, quiet)
+  assert [o.box for o in objects] == [o.box for o in ss.scene_layout(2, 0, 3,
+                                                                    quiet)]
+  assert np.abs(image.astype(int) - clean).mean() > 8
+
+
+def test_decoys_take_a_target_look_on_another_shape_and_label_nothing():
+  config = ss.SCENE_PRESETS['noisy']
+  assert config.max_decoys > 0
+  assert ss.decoys(2, 0, 0, ss.SceneConfig()) == []
+  counts, target_looks = [], {(c.colour, c.texture) for c in ss.CATEGORIES[
+      ss.NUM_SOURCE_CATEGORIES:]}
+  for index in range(40):
+    found = ss.decoys(2, 0, index, config)
+    counts.append(len(found))
+    for look, placement in found:
+      assert (look.colour, look.texture) in target_looks
+      original = next(c for c in ss.CATEGORIES if c.name == look.name)
+      assert look.shape != original.shape
+      assert placement.category_id == 0
+      top, left, bottom, right = placement.box
+      assert 0 <= top < bottom <= config.image_size
+      assert 0 <= left < right <= config.image_size
+  assert min(counts) == 0 and max(counts) == config.max_decoys
+  # Decoys are painted (behind the objects) without moving any object.
+  plain = dataclasses.replace(config, max_decoys=0)
+  index = counts.index(config.max_decoys)
+  with_decoys, objects = ss.render_scene(2, 0, index, config)
+  without, objects_plain = ss.render_scene(2, 0, index, plain)
+  assert objects == objects_plain
+  assert (with_decoys != without).any(axis=-1).mean() > 0.005

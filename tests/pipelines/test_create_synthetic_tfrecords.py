@@ -56,3 +56,18 @@ def test_binary_in_process_and_subprocess_give_identical_bytes(tmp_path):
   assert label_map_util.get_id_to_name(
       os.path.join(in_process, DatasetFiles.target_label_map)) == {
           i + 1: n for i, n in enumerate(synthetic_scenes.TARGET_NAMES)}
+
+
+def test_preset_and_scene_flags_set_the_scene_config():
+  flag_values = flags.FlagValues()
+  pipeline.define_flags(flag_values)
+  flag_values(['prog', '--output_dir=unused'])
+  assert pipeline.scene_config(flag_values) == synthetic_scenes.SceneConfig()
+  flag_values(['prog', '--output_dir=unused', '--preset=noisy',
+               '--noise_std=3', '--max_objects=5'])
+  config = pipeline.scene_config(flag_values)
+  noisy = synthetic_scenes.SCENE_PRESETS['noisy']
+  assert config.noise_std == 3.0 and config.max_objects == 5
+  assert config.min_visible == noisy.min_visible
+  assert config.min_scale == noisy.min_scale
+  assert config.mixed_fraction == noisy.mixed_fraction
