@@ -102,9 +102,10 @@ def markdown(comparison):
            'Differences the step includes: the OD API trains the batch-norm '
            'betas (its Keras IRv2 keeps them trainable), the project freezes '
            'batch norm (`batch_norm_trainable: false`, as the OD API TF1 '
-           'zoo configs); the project clips the gradient norm only when the '
-           'config sets `gradient_clipping_by_norm` (the bench configs do '
-           'not). Trainable variables are listed per round.', '',
+           'zoo configs); the project\'s step clips the gradient global norm '
+           'at 10 (`gradient_clipping_by_norm` of configs/synthetic.config), '
+           'the OD API step does not clip. Trainable variables are listed '
+           'per round.', '',
            '| setting | round | first | project s/step (CPU s) | OD API '
            's/step (CPU s) | wall ratio | CPU ratio | trainable vars '
            'project / OD API | load before |',
