@@ -6,15 +6,20 @@ values; the model is the project's IRv2 NOTE-RCNN, its variables created
 without running the backbone (variable shapes do not depend on the input
 size).
 """
+import logging
+import types
+
 import numpy as np
 import pytest
 import tensorflow as tf
+import tf_keras
 
 import odapi_checkpoint_fixture as fixture
 from object_detection_note.losses import note_rules
 from object_detection_note.meta_architectures import first_stage
 from object_detection_note.meta_architectures import note_faster_rcnn
 from object_detection_note.models import registry
+from object_detection_note.protos import train_pb2
 from object_detection_note.training import checkpoint_layouts
 from object_detection_note.training import checkpoints
 
@@ -230,6 +235,25 @@ def test_classification_from_zoo_and_odapi_classification_checkpoints(
   assert {key for _, key in pairs} == set(classification)
   for variable, key in pairs:
     np.testing.assert_array_equal(variable.numpy(), classification[key])
+
+
+def test_training_start_and_eval_restore_log_a_zoo_checkpoint(
+    tmp_path, zoo_checkpoint, model_90, caplog):
+  path, values = zoo_checkpoint
+  for variable in model_90.first_stage_feature_extractor.variables[:3]:
+    variable.assign(tf.zeros_like(variable))
+  trainer = types.SimpleNamespace(model=model_90,
+                                  optimizer=tf_keras.optimizers.SGD(),
+                                  global_step=tf.Variable(0, dtype=tf.int64))
+  train_config = train_pb2.TrainConfig(fine_tune_checkpoint=path,
+                                       fine_tune_checkpoint_type='full')
+  with caplog.at_level(logging.INFO):
+    checkpoints.restore_or_initialize(trainer, str(tmp_path / 'model'),
+                                      train_config)
+  _assert_backbone_restored(model_90, values)
+  assert any('odapi layout): restored %d variables, 0 not restored' %
+             len(model_90.variables) in r.getMessage()
+             for r in caplog.records)
 
 
 def test_nothing_matching_is_a_clear_error(tmp_path, zoo_checkpoint):
