@@ -2,7 +2,14 @@ r"""NOTE-RCNN benchmark: training step time, mining and evaluation throughput.
 
   python bench/run_bench.py [--sections=train,mining,eval] \
     [--settings=irv2_320,irv2_600x1024,tiny] [--variants=plain,note,distill] \
-    [--steps=3] [--warmup=1] [--quick] [--output_dir=bench/results]
+    [--steps=3] [--warmup=1] [--quick] [--output_dir=bench/results] \
+    [--peer_python=PEER_VENV/bin/python --peer_rounds=3]
+
+With ``--peer_python`` (a venv built by
+/work/shared/odapi-reference/peer_setup.sh), the IRv2 settings are also
+timed side by side with the upstream OD API's own step in alternating rounds
+(``peer_compare``): per round, wall and CPU s/step of both and their ratios,
+in bench.json (``peer_comparison``) and bench.md.
 
 Writes ``<output_dir>/bench.json`` and ``<output_dir>/bench.md`` (atomically,
 after every measurement, so an interrupted run keeps what it measured).
@@ -33,6 +40,7 @@ if REPO_ROOT not in sys.path:  # The package, when it is not installed.
 
 from object_detection_note.core import file_io  # pylint: disable=g-import-not-at-top,wrong-import-position
 import machine  # pylint: disable=g-import-not-at-top,wrong-import-position
+import peer_compare  # pylint: disable=g-import-not-at-top,wrong-import-position
 import report  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 SECTIONS = ('train', 'mining', 'eval')
@@ -65,6 +73,11 @@ flags.DEFINE_integer('case_timeout', 1800, 'Seconds before a measurement '
                      'subprocess is stopped and recorded as failed.')
 flags.DEFINE_bool('render', False, 'Only recompute the ratios and rewrite '
                   'bench.json/bench.md from the bench.json in --output_dir.')
+flags.DEFINE_string('peer_python', None, 'Python of a peer venv holding the '
+                    'upstream OD API (peer_setup.sh): also time its IRv2 step '
+                    'beside the project\'s, in alternating rounds.')
+flags.DEFINE_integer('peer_rounds', 3, 'Rounds of the side-by-side timing '
+                     '(each: one project run, one OD API run).')
 flags.DEFINE_string('output_dir', os.path.join(REPO_ROOT, 'bench', 'results'),
                     'Where bench.json and bench.md go.')
 # Internal: one measurement in this process.
@@ -160,8 +173,10 @@ def _write_results(results):
         results['train'], results['machine']['usable_cpus'])
   file_io.write_atomically(os.path.join(FLAGS.output_dir, 'bench.json'),
                            json.dumps(results, indent=1, sort_keys=False))
-  file_io.write_atomically(os.path.join(FLAGS.output_dir, 'bench.md'),
-                           report.markdown(results))
+  file_io.write_atomically(
+      os.path.join(FLAGS.output_dir, 'bench.md'),
+      report.markdown(results) +
+      peer_compare.markdown(results.get('peer_comparison')))
 
 
 def _save(results):
@@ -182,6 +197,35 @@ def _check_flags():
   if needs_data and not os.path.exists(manifest):
     raise app.UsageError('%s needs data/synthetic: run `make data` first' %
                          ' and '.join(sorted(needs_data)))
+
+
+def _run_peer_comparison(results, settings):
+  """Alternating project / OD API rounds per IRv2 setting (see peer_compare)."""
+  comparison = results.setdefault('peer_comparison', {})
+  for setting in settings:
+    if setting not in peer_compare.PEER_SETTINGS:
+      continue
+    steps = _steps_for(setting)
+    block = comparison[setting] = {'rounds': []}
+    for index in range(FLAGS.peer_rounds):
+      order = ('project', 'odapi') if index % 2 == 0 else ('odapi',
+                                                            'project')
+      load_before = machine.load_average()
+      outcome = {}
+      for side in order:
+        logging.info('side by side %s round %d: %s (load %s)', setting,
+                     index + 1, side, machine.load_average())
+        if side == 'project':
+          outcome[side] = _run_subprocess('train:%s/plain' % setting, steps)
+        else:
+          outcome[side] = peer_compare.run_peer(
+              FLAGS.peer_python, setting, steps, FLAGS.warmup,
+              FLAGS.case_timeout)
+      block['rounds'].append(peer_compare.round_record(
+          index + 1, order, outcome['project'], outcome['odapi'],
+          load_before, machine.load_average()))
+      block['summary'] = peer_compare.summary(block['rounds'])
+      _save(results)
 
 
 def main(argv):
@@ -208,7 +252,9 @@ def main(argv):
       'options': {'sections': FLAGS.sections, 'settings': settings,
                   'variants': FLAGS.variants, 'warmup': FLAGS.warmup,
                   'quick': FLAGS.quick, 'jit_compile': FLAGS.jit_compile,
-                  'mining_workers': FLAGS.mining_workers},
+                  'mining_workers': FLAGS.mining_workers,
+                  'peer_python': FLAGS.peer_python,
+                  'peer_rounds': FLAGS.peer_rounds},
   }
   if 'train' in FLAGS.sections:
     results['train'] = {}
@@ -222,6 +268,8 @@ def main(argv):
         logging.info('  -> %s', results['train'][case].get(
             'median_s', results['train'][case].get('error')))
         _save(results)
+  if FLAGS.peer_python:
+    _run_peer_comparison(results, settings)
   for section in ('mining', 'eval'):
     if section in FLAGS.sections:
       logging.info('%s throughput (load %s)', section, machine.load_average())

@@ -15,9 +15,9 @@ The SavedModel's ``serving_default`` signature takes ``input_tensor``:
   tf_example                   string [1] (serialized tf.train.Example)
 
 and returns detection_boxes, detection_scores, detection_classes,
-num_detections, raw_detection_boxes, raw_detection_scores and
-detection_multiclass_scores (float32). ``--config_override`` is a text proto
-merged on top of the pipeline config, e.g.
+num_detections, raw_detection_boxes, raw_detection_scores,
+detection_multiclass_scores and detection_anchor_indices (all float32, as
+the OD API's). ``--config_override`` is a text proto merged on top of the pipeline config, e.g.
 ``model { faster_rcnn { second_stage_post_processing {
 batch_non_max_suppression { score_threshold: 0.5 } } } }``.
 """

@@ -12,17 +12,22 @@ resized and padded by ``data.inputs.resize_image`` (training inputs and
 ``exporter.inference`` use the same function), so the model's own
 ``preprocess`` only normalises pixels.
 """
+from object_detection_note.builders import hyperparams_builder
 from object_detection_note.losses import note_rules
 from object_detection_note.meta_architectures import note_faster_rcnn
 from object_detection_note.models import registry
 
 
-def _l2_weight(hyperparams):
-  if hyperparams.HasField('regularizer'):
-    regularizer = hyperparams.regularizer
-    if regularizer.WhichOneof('regularizer_oneof') == 'l2_regularizer':
-      return regularizer.l2_regularizer.weight
-  return 0.0
+_l2_weight = hyperparams_builder.l2_weight
+# Extractors whose second stage differs under odapi_compatible_geometry.
+_SAME_PADDING_SECOND_STAGE = ('faster_rcnn_inception_resnet_v2_keras',)
+
+
+def _anchor_offset(grid):
+  """(y, x) offset if the config sets one, else None (geometry default)."""
+  if grid.HasField('height_offset') or grid.HasField('width_offset'):
+    return (float(grid.height_offset), float(grid.width_offset))
+  return None
 
 
 def note_switches(note_config, distill):
@@ -65,6 +70,18 @@ def build_params(frcnn, note_config=None, num_source_classes=0):
       num_classes=frcnn.num_classes,
       image_size=None,
       base_anchor_size=float(grid.height),
+      base_anchor_width=float(grid.width),
+      anchor_offset=_anchor_offset(grid),
+      clip_anchors_to_image=frcnn.clip_anchors_to_image,
+      odapi_compatible_geometry=frcnn.odapi_compatible_geometry,
+      first_stage_nms_score_threshold=frcnn.first_stage_nms_score_threshold,
+      first_stage_box_predictor_weight_decay=_l2_weight(
+          frcnn.first_stage_box_predictor_conv_hyperparams),
+      first_stage_box_predictor_initializer=(
+          hyperparams_builder.initializer_spec(
+              frcnn.first_stage_box_predictor_conv_hyperparams)),
+      second_stage_box_predictor_initializer=(
+          hyperparams_builder.initializer_spec(predictor.fc_hyperparams)),
       anchor_scales=tuple(grid.scales) or defaults.anchor_scales,
       anchor_aspect_ratios=(tuple(grid.aspect_ratios) or
                             defaults.anchor_aspect_ratios),
@@ -119,11 +136,15 @@ def build(model_config, is_training, note_config=None, source_model=None):
     raise ValueError('model: only faster_rcnn is supported')
   frcnn = model_config.faster_rcnn
   extractor_config = frcnn.feature_extractor
+  geometry = {}
+  if (frcnn.odapi_compatible_geometry and
+      extractor_config.type in _SAME_PADDING_SECOND_STAGE):
+    geometry['second_stage_same_padding'] = True
   extractor = registry.build_feature_extractor(
       extractor_config.type, is_training=is_training,
       first_stage_features_stride=extractor_config.first_stage_features_stride,
       batch_norm_trainable=extractor_config.batch_norm_trainable,
-      weight_decay=_l2_weight(extractor_config.conv_hyperparams))
+      weight_decay=_l2_weight(extractor_config.conv_hyperparams), **geometry)
   num_source_classes = (source_model.params.num_classes
                         if source_model is not None else 0)
   params = build_params(frcnn, note_config, num_source_classes)

@@ -19,6 +19,7 @@ import re
 from google.protobuf import text_format
 import tensorflow as tf
 
+from object_detection_note.core import field_policy
 from object_detection_note.core import file_io
 from object_detection_note.protos import pipeline_pb2
 
@@ -89,9 +90,16 @@ def read_pipeline_config(path, config_override=None):
 
 
 def get_configs_from_pipeline_file(pipeline_config_path, config_override=None):
-  """Reads and validates a pipeline config; returns its parts as a dict."""
+  """Reads and validates a pipeline config; returns its parts as a dict.
+
+  Every field the config sets must be honoured (``field_policy``): others
+  raise ConfigError naming file, line and field, or warn when on the
+  documented no-effect list.
+  """
   pipeline = read_pipeline_config(pipeline_config_path, config_override)
   validate_pipeline(pipeline, pipeline_config_path)
+  field_policy.check_pipeline_fields(pipeline, pipeline_config_path)
+  field_policy.apply_train_max_number_of_boxes(pipeline)
   return create_configs_from_pipeline_proto(pipeline)
 
 

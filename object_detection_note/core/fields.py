@@ -75,6 +75,8 @@ class DetectionFields:
   raw_detection_boxes = 'raw_detection_boxes'  # float32 [B, P, 4]
   raw_detection_scores = 'raw_detection_scores'  # float32 [B, P, C+1]
   detection_multiclass_scores = 'detection_multiclass_scores'  # [B, max, C+1]
+  # float32 [B, max_det]: row of raw_detection_boxes each detection came from.
+  detection_anchor_indices = 'detection_anchor_indices'
 
 
 class PredictionFields:

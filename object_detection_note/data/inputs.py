@@ -35,6 +35,7 @@ import tensorflow as tf
 from object_detection_note.core.fields import InputFields
 from object_detection_note.core.fields import TfExampleFields as F
 from object_detection_note.data import label_map_util
+from object_detection_note.data import preprocessor
 from object_detection_note.data import seed_mined_mixing
 
 _BOX_TOLERANCE = 1e-3
@@ -108,12 +109,6 @@ def _decode_and_validate(parsed, valid_class_ids):
   return image, boxes, classes, all_labels
 
 
-def _flip_left_right(image, boxes):
-  flipped = tf.stack([boxes[:, 0], 1.0 - boxes[:, 3], boxes[:, 2],
-                      1.0 - boxes[:, 1]], axis=1)
-  return tf.image.flip_left_right(image), flipped
-
-
 def resize_image(image, image_resizer):
   """Resizes per an ImageResizer proto.
 
@@ -155,17 +150,20 @@ def _pad_to(tensor, size, value=0):
 
 
 def transform_example(serialized, *, image_resizer, num_classes, max_boxes,
-                      valid_class_ids, random_flip=False):
-  """One serialized tf.Example → one unbatched InputFields dict."""
+                      valid_class_ids, augmentation_options=()):
+  """One serialized tf.Example → one unbatched InputFields dict.
+
+  ``augmentation_options``: PreprocessingStep protos applied (training only)
+  before resizing, see ``data.preprocessor``.
+  """
   parsed = _parse(serialized)
   image, boxes, classes, all_labels = _decode_and_validate(
       parsed, valid_class_ids)
   original_shape = tf.shape(image)[:2]
   image = tf.cast(image, tf.float32)
-  if random_flip:
-    image, boxes = tf.cond(tf.random.uniform([]) < 0.5,
-                           lambda: _flip_left_right(image, boxes),
-                           lambda: (image, boxes))
+  if augmentation_options:
+    image, boxes, classes = preprocessor.augment(image, boxes, classes,
+                                                 augmentation_options)
   image, true_shape = resize_image(image, image_resizer)
   padded_hw = tf.cast(tf.shape(image)[:2], tf.float32)
   scale = tf.cast(true_shape[:2], tf.float32) / padded_hw
@@ -193,11 +191,10 @@ def transform_example(serialized, *, image_resizer, num_classes, max_boxes,
   }
 
 
-def _has_random_flip(train_config):
+def _augmentation_options(train_config):
   if train_config is None:
-    return False
-  return any(step.WhichOneof('preprocessing_step') == 'random_horizontal_flip'
-             for step in train_config.data_augmentation_options)
+    return ()
+  return tuple(train_config.data_augmentation_options)
 
 
 def _valid_class_ids(input_reader, num_classes):
@@ -298,7 +295,8 @@ def build_dataset(input_reader, model_config, batch_size, is_training,
       num_classes=frcnn.num_classes,
       max_boxes=input_reader.max_number_of_boxes or 100,
       valid_class_ids=_valid_class_ids(input_reader, frcnn.num_classes),
-      random_flip=is_training and _has_random_flip(train_config))
+      augmentation_options=(_augmentation_options(train_config)
+                            if is_training else ()))
   dataset = dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE,
                         deterministic=not is_training)
   dataset = dataset.batch(batch_size, drop_remainder=is_training)

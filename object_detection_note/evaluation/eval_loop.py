@@ -25,6 +25,8 @@ from object_detection_note.data import inputs
 from object_detection_note.data import label_map_util
 from object_detection_note.evaluation import coco_evaluator
 from object_detection_note.evaluation import lvis_evaluator
+from object_detection_note.training import checkpoint_layouts
+from object_detection_note.training import checkpoints
 from object_detection_note.training import progress
 
 METRICS_FILE = 'metrics.json'
@@ -120,10 +122,20 @@ def write_metrics(metrics, directory, step=None):
 
 
 def restore_for_eval(configs, checkpoint_path):
-  """Builds the model for inference and restores a checkpoint into it."""
+  """Builds the model for inference and restores a checkpoint into it.
+
+  Project checkpoints must match the model exactly; OD API model-zoo
+  checkpoints are read by ``training.checkpoints`` (``full``: heads of
+  another num_classes stay initialised, and are logged).
+  """
   model = model_builder.build(configs['model'], is_training=False,
                               note_config=configs['note'])
   inference.build_model_inputs(model, configs['model'].faster_rcnn.image_resizer)
+  if checkpoint_layouts.detect_layout(
+      dict(tf.train.list_variables(checkpoint_path))) == checkpoint_layouts.ODAPI:
+    # An OD API (model zoo) checkpoint: every variable, shapes checked.
+    checkpoints.restore_fine_tune(model, checkpoint_path, 'full')
+    return model
   status = tf.train.Checkpoint(model=model).restore(checkpoint_path)
   try:
     status.expect_partial().assert_existing_objects_matched()

@@ -13,7 +13,8 @@ and returns the detection dict (``core.fields.DetectionFields``, all
 float32): detection_boxes [1, D, 4] normalised to the input image,
 detection_scores [1, D], detection_classes [1, D] (label-map ids),
 num_detections [1], detection_multiclass_scores [1, D, C + 1],
-raw_detection_boxes [1, P, 4], raw_detection_scores [1, P, C + 1].
+raw_detection_boxes [1, P, 4], raw_detection_scores [1, P, C + 1],
+detection_anchor_indices [1, D] (the OD API's outputs and dtypes).
 
 Images go through ``inference.detect``: resized and padded by the config's
 ``image_resizer`` exactly as in training and evaluation.

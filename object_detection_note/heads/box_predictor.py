@@ -15,6 +15,7 @@ import tensorflow as tf
 import tf_keras
 
 from object_detection_note.core.fields import PredictionFields
+from object_detection_note.heads import initializers
 
 
 class BoxPredictor(tf_keras.layers.Layer):
@@ -35,6 +36,7 @@ class BoxPredictor(tf_keras.layers.Layer):
                use_dropout=False,
                dropout_keep_probability=0.5,
                weight_decay=0.0,
+               kernel_initializer_spec=None,
                name='box_predictor',
                **kwargs):
     super().__init__(name=name, **kwargs)
@@ -45,7 +47,9 @@ class BoxPredictor(tf_keras.layers.Layer):
     def dense(units, layer_name, stddev):
       return tf_keras.layers.Dense(
           units,
-          kernel_initializer=tf_keras.initializers.RandomNormal(stddev=stddev),
+          kernel_initializer=initializers.from_spec(
+              kernel_initializer_spec,
+              tf_keras.initializers.RandomNormal(stddev=stddev)),
           kernel_regularizer=regularizer, name=layer_name)
 
     self.pool = tf_keras.layers.GlobalAveragePooling2D(name='pool')

@@ -16,6 +16,7 @@ import tensorflow as tf
 import tf_keras
 
 from object_detection_note.core.fields import PredictionFields
+from object_detection_note.heads import initializers
 
 
 class RpnHead(tf_keras.layers.Layer):
@@ -35,6 +36,7 @@ class RpnHead(tf_keras.layers.Layer):
                kernel_size=3,
                use_objectness_a=True,
                weight_decay=0.0,
+               kernel_initializer_spec=None,
                name='rpn_head',
                **kwargs):
     super().__init__(name=name, **kwargs)
@@ -46,7 +48,9 @@ class RpnHead(tf_keras.layers.Layer):
     def conv(filters, size, layer_name, activation=None):
       return tf_keras.layers.Conv2D(
           filters, size, padding='same', activation=activation,
-          kernel_initializer=tf_keras.initializers.TruncatedNormal(stddev=0.01),
+          kernel_initializer=initializers.from_spec(
+              kernel_initializer_spec,
+              tf_keras.initializers.TruncatedNormal(stddev=0.01)),
           kernel_regularizer=regularizer, name=layer_name)
 
     self.rpn_conv = conv(depth, kernel_size, 'rpn_conv', activation='relu6')

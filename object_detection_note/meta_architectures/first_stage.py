@@ -3,9 +3,9 @@
 All boxes here are absolute pixel (ymin, xmin, ymax, xmax) in the frame of
 the padded input image.
 """
+import numpy as np
 import tensorflow as tf
 
-from official.vision.ops import anchor_generator
 from official.vision.ops import box_matcher
 from official.vision.ops import box_ops
 from official.vision.ops import nms
@@ -17,27 +17,44 @@ BOX_CODER_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
 
 
 def grid_anchors(feature_height, feature_width, stride, base_anchor_size,
-                 scales, aspect_ratios):
-  """OD API grid anchors over a feature map, centred in each stride cell.
+                 scales, aspect_ratios, base_anchor_width=None, offset=None):
+  """OD API grid anchors over a feature map.
 
   Anchor of scale s and aspect ratio a (width / height): height
-  ``base * s / sqrt(a)``, width ``base * s * sqrt(a)``.
+  ``base * s / sqrt(a)``, width ``base_width * s * sqrt(a)``, centred at
+  ``(offset_y + row * stride, offset_x + col * stride)``.
 
   Args:
     feature_height, feature_width: static ints, feature map size.
     stride: int, pixels per feature cell.
-    base_anchor_size: float (OD API default 256).
+    base_anchor_size: float, base anchor height (OD API default 256).
     scales, aspect_ratios: lists of floats.
+    base_anchor_width: float, base anchor width (None: base_anchor_size).
+    offset: (y, x) pixels of the first centre; None: (stride / 2,
+      stride / 2), the centre of the first cell (the OD API's default is 0).
 
   Returns:
     float32 [feature_height * feature_width * k, 4], order (row, col, anchor)
     with anchor index = scale_index * len(aspect_ratios) + ratio_index.
   """
-  generator = anchor_generator.AnchorGeneratorv1(
-      anchor_sizes=[base_anchor_size], scales=list(scales),
-      aspect_ratios=list(aspect_ratios), strides=[stride])
-  anchors = generator([feature_height * stride, feature_width * stride])[0]
-  return tf.reshape(anchors, [-1, 4])
+  base_height = float(base_anchor_size)
+  base_width = float(base_anchor_width or base_anchor_size)
+  offset_y, offset_x = (stride / 2.0, stride / 2.0) if offset is None else (
+      offset)
+  sizes = np.array([(base_height * s / np.sqrt(a), base_width * s * np.sqrt(a))
+                    for s in scales for a in aspect_ratios], np.float64)
+  centre_y = offset_y + stride * np.arange(feature_height, dtype=np.float64)
+  centre_x = offset_x + stride * np.arange(feature_width, dtype=np.float64)
+  cy = centre_y[:, None, None]
+  cx = centre_x[None, :, None]
+  heights = sizes[None, None, :, 0]
+  widths = sizes[None, None, :, 1]
+  shape = (feature_height, feature_width, len(sizes))
+  corners = np.stack([np.broadcast_to(cy - heights / 2, shape),
+                      np.broadcast_to(cx - widths / 2, shape),
+                      np.broadcast_to(cy + heights / 2, shape),
+                      np.broadcast_to(cx + widths / 2, shape)], axis=-1)
+  return tf.constant(corners.reshape([-1, 4]), tf.float32)
 
 
 def groundtruth_to_absolute(boxes, weights, image_height, image_width):
@@ -128,7 +145,8 @@ def rpn_targets(anchors, gt_boxes, gt_valid, positive_threshold,
 
 
 def propose(anchors, box_encodings, objectness, true_image_shapes,
-            pre_nms_top_k, nms_iou_threshold, max_proposals):
+            pre_nms_top_k, nms_iou_threshold, max_proposals,
+            nms_score_threshold=0.0):
   """Decodes, clips and suppresses RPN boxes into a fixed number of proposals.
 
   Args:
@@ -140,6 +158,8 @@ def propose(anchors, box_encodings, objectness, true_image_shapes,
     pre_nms_top_k: boxes kept (by score) before NMS.
     nms_iou_threshold: NMS IoU threshold.
     max_proposals: static proposal count P.
+    nms_score_threshold: boxes need objectness > this to be proposed
+      (``first_stage_nms_score_threshold``).
 
   Returns:
     (boxes float32 [B, P, 4] absolute, scores float32 [B, P],
@@ -151,7 +171,8 @@ def propose(anchors, box_encodings, objectness, true_image_shapes,
   boxes = box_ops.clip_boxes(boxes, window)
   non_empty = tf.logical_and(boxes[..., 2] > boxes[..., 0],
                              boxes[..., 3] > boxes[..., 1])
-  scores = tf.where(non_empty, objectness, tf.zeros_like(objectness))
+  scores = tf.where(tf.logical_and(non_empty, objectness > nms_score_threshold),
+                    objectness, tf.zeros_like(objectness))
   top_k = min(pre_nms_top_k, anchors.shape[0])
   boxes, scores = box_ops.top_k_boxes(boxes, scores, k=top_k)
   if top_k < max_proposals:  # Fewer anchors than proposals: pad with dots.

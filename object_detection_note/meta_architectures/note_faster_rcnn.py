@@ -65,10 +65,15 @@ class NoteFasterRcnnParams:
   """
   num_classes: int
   image_size: Optional[Tuple[int, int]] = None
-  # Grid anchors.
+  # Grid anchors. anchor_offset None: the geometry's default (stride / 2,
+  # or 0 with odapi_compatible_geometry).
   base_anchor_size: float = 256.0
+  base_anchor_width: Optional[float] = None
   anchor_scales: Tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
   anchor_aspect_ratios: Tuple[float, ...] = (0.5, 1.0, 2.0)
+  anchor_offset: Optional[Tuple[float, float]] = None
+  clip_anchors_to_image: bool = False
+  odapi_compatible_geometry: bool = False
   # First stage.
   first_stage_box_predictor_depth: int = 512
   first_stage_box_predictor_kernel_size: int = 3
@@ -77,6 +82,7 @@ class NoteFasterRcnnParams:
   first_stage_minibatch_size: int = 256
   first_stage_positive_balance_fraction: float = 0.5
   first_stage_pre_nms_top_k: int = 6000
+  first_stage_nms_score_threshold: float = 0.0
   first_stage_nms_iou_threshold: float = 0.7
   first_stage_max_proposals: int = 300
   first_stage_localization_loss_weight: float = 2.0
@@ -93,6 +99,11 @@ class NoteFasterRcnnParams:
   second_stage_localization_loss_weight: float = 2.0
   second_stage_classification_loss_weight: float = 1.0
   head_weight_decay: float = 0.0
+  # RPN conv weight decay; None: head_weight_decay.
+  first_stage_box_predictor_weight_decay: Optional[float] = None
+  # Kernel initialiser specs (heads.initializers); None: the heads' defaults.
+  first_stage_box_predictor_initializer: Optional[tuple] = None
+  second_stage_box_predictor_initializer: Optional[tuple] = None
   # Post-processing (per-class NMS).
   score_threshold: float = 0.0
   iou_threshold: float = 0.6
@@ -161,14 +172,18 @@ class NoteFasterRcnn(tf_keras.Model):
         depth=params.first_stage_box_predictor_depth,
         kernel_size=params.first_stage_box_predictor_kernel_size,
         use_objectness_a=params.note.rpn_cls_a,
-        weight_decay=params.head_weight_decay)
+        weight_decay=(params.head_weight_decay
+                      if params.first_stage_box_predictor_weight_decay is None
+                      else params.first_stage_box_predictor_weight_decay),
+        kernel_initializer_spec=params.first_stage_box_predictor_initializer)
     self.box_predictor = box_predictor.BoxPredictor(
         params.num_classes,
         use_class_logits_a=params.note.det_cls_a,
         num_source_classes=params.num_source_classes,
         use_dropout=params.use_dropout,
         dropout_keep_probability=params.dropout_keep_probability,
-        weight_decay=params.head_weight_decay)
+        weight_decay=params.head_weight_decay,
+        kernel_initializer_spec=params.second_stage_box_predictor_initializer)
 
   @property
   def params(self):
@@ -231,11 +246,22 @@ class NoteFasterRcnn(tf_keras.Model):
     return self._extractor.preprocess(images), true_shapes
 
   # ------------------------------------------------------------------ predict
-  def _anchors(self, features):
-    return first_stage.grid_anchors(
+  def _anchors(self, features, image_height, image_width):
+    """Grid anchors [A, 4] of the feature map (clipped if configured)."""
+    p = self._params
+    offset = p.anchor_offset
+    if offset is None and p.odapi_compatible_geometry:
+      offset = (0.0, 0.0)
+    anchors = first_stage.grid_anchors(
         features.shape[1], features.shape[2], self._stride,
-        self._params.base_anchor_size, self._params.anchor_scales,
-        self._params.anchor_aspect_ratios)
+        p.base_anchor_size, p.anchor_scales, p.anchor_aspect_ratios,
+        base_anchor_width=p.base_anchor_width, offset=offset)
+    if p.clip_anchors_to_image:
+      anchors = tf.clip_by_value(
+          anchors, 0.0,
+          tf.constant([image_height, image_width, image_height, image_width],
+                      tf.float32))
+    return anchors
 
   def objectness_probabilities(self, rpn_outputs):
     """Sigmoid of rpn-cls, averaged with rpn-cls-a when it exists."""
@@ -246,12 +272,13 @@ class NoteFasterRcnn(tf_keras.Model):
       probabilities = 0.5 * (probabilities + tf.sigmoid(logits_a))
     return probabilities
 
-  def _box_classifier(self, features, boxes, training):
+  def _box_classifier(self, features, boxes, training, image_hw):
     """Second stage on absolute boxes [B, K, 4]; outputs are [B, K, ...]."""
     p = self._params
     crops = second_stage.crop_features(
         features, boxes, self._stride, p.initial_crop_size,
-        p.maxpool_kernel_size, p.maxpool_stride)
+        p.maxpool_kernel_size, p.maxpool_stride,
+        image_hw=image_hw if p.odapi_compatible_geometry else None)
     box_features = self.second_stage_feature_extractor(crops,
                                                        training=training)
     outputs = self.box_predictor(box_features, training=training)
@@ -298,13 +325,14 @@ class NoteFasterRcnn(tf_keras.Model):
     features = self.first_stage_feature_extractor(preprocessed_images,
                                                   training=training)
     rpn_outputs = self.rpn_head(features)
-    anchors = self._anchors(features)
+    anchors = self._anchors(features, height, width)
     proposals, _, proposals_valid = first_stage.propose(
         anchors,
         tf.stop_gradient(rpn_outputs[PredictionFields.rpn_box_encodings]),
         tf.stop_gradient(self.objectness_probabilities(rpn_outputs)),
         true_image_shapes, p.first_stage_pre_nms_top_k,
-        p.first_stage_nms_iou_threshold, p.first_stage_max_proposals)
+        p.first_stage_nms_iou_threshold, p.first_stage_max_proposals,
+        p.first_stage_nms_score_threshold)
     predictions = dict(rpn_outputs)
     predictions[PredictionFields.image_shape] = tf.shape(preprocessed_images)
     predictions[PredictionFields.anchors] = anchors
@@ -328,7 +356,8 @@ class NoteFasterRcnn(tf_keras.Model):
     predictions[PredictionFields.proposal_boxes] = boxes
     predictions[PredictionFields.num_proposals] = tf.reduce_sum(
         tf.cast(valid, tf.int32), axis=1)
-    predictions.update(self._box_classifier(features, boxes, training))
+    predictions.update(self._box_classifier(features, boxes, training,
+                                            (height, width)))
 
     if groundtruth is not None and self.distillation_enabled:
       scale = tf.constant([height, width, height, width], tf.float32)
@@ -363,7 +392,7 @@ class NoteFasterRcnn(tf_keras.Model):
                                                   training=False)
     scale = tf.constant([height, width, height, width], tf.float32)
     outputs = self._box_classifier(features, proposal_boxes * scale,
-                                   training=False)
+                                   training=False, image_hw=(height, width))
     return self.class_probabilities(outputs)
 
   # --------------------------------------------------------------------- loss

@@ -47,7 +47,10 @@ def postprocess_detections(proposal_boxes, num_proposals, refined_box_encodings,
       (1-based label ids, 0 on padding), num_detections float32 [B],
       detection_multiclass_scores float32 [B, D, C + 1],
       raw_detection_boxes float32 [B, P, 4] (each proposal's box for its
-      highest-scoring class), raw_detection_scores float32 [B, P, C + 1].
+      highest-scoring class), raw_detection_scores float32 [B, P, C + 1],
+      detection_anchor_indices float32 [B, D] (the proposal, i.e. the row of
+      raw_detection_*, each detection comes from; 0 on padding), as the OD
+      API's Faster R-CNN exports them.
   """
   num_props = proposal_boxes.shape[1]
   num_classes = refined_box_encodings.shape[2]
@@ -107,4 +110,6 @@ def postprocess_detections(proposal_boxes, num_proposals, refined_box_encodings,
       DetectionFields.raw_detection_boxes:
           _normalize(raw_boxes, true_image_shapes),
       DetectionFields.raw_detection_scores: class_probabilities,
+      DetectionFields.detection_anchor_indices:
+          tf.cast(proposal_index, tf.float32) * validf,
   }

@@ -122,8 +122,31 @@ def _native_crops(features, cells, crop_size):
                      features.shape[-1]])
 
 
+def _odapi_cells(boxes, image_hw, feature_hw, crop_size):
+  """Cell boxes whose RoIAlign samples are ``crop_and_resize``'s.
+
+  The OD API crops with ``tf.image.crop_and_resize`` over boxes normalised
+  to the image: sample ``i`` at ``y1 * (h - 1) + i * (y2 - y1) * (h - 1) /
+  (k - 1)`` (feature row ``j`` at position ``j``). ``_sample_range`` puts
+  sample ``i`` at ``start + (i + 0.5) * size / k``; this returns the
+  (start, size) boxes giving the same positions.
+  """
+  if crop_size < 2:
+    raise ValueError('odapi_compatible_geometry needs initial_crop_size >= 2, '
+                     'got %d' % crop_size)
+  height, width = image_hw
+  feature_height, feature_width = feature_hw
+  normalised = boxes / tf.constant([height, width, height, width], tf.float32)
+  span = tf.constant([feature_height - 1, feature_width - 1] * 2, tf.float32)
+  first = normalised[..., :2] * span[:2]
+  step = (normalised[..., 2:] - normalised[..., :2]) * span[:2] / float(
+      crop_size - 1)
+  start = first - 0.5 * step
+  return tf.concat([start, start + float(crop_size) * step], axis=-1)
+
+
 def crop_features(features, boxes, stride, crop_size, maxpool_kernel_size,
-                  maxpool_stride):
+                  maxpool_stride, image_hw=None):
   """Bilinear crops of the feature map for each box, then max pooling.
 
   The samples are those of Model Garden's ``multilevel_crop_and_resize``
@@ -142,12 +165,18 @@ def crop_features(features, boxes, stride, crop_size, maxpool_kernel_size,
     crop_size: initial_crop_size.
     maxpool_kernel_size, maxpool_stride: OD API max-pool after the crop
       (VALID padding; 1 / 1 is the identity).
+    image_hw: (height, width) of the padded image, for the OD API's sample
+      positions (``odapi_compatible_geometry``); None: RoIAlign samples at
+      cell centres of ``boxes / stride``.
 
   Returns:
     float [B * K, crop', crop', C].
   """
   height, width = features.shape[1], features.shape[2]
-  cells = boxes / float(stride)
+  if image_hw is None:
+    cells = boxes / float(stride)
+  else:
+    cells = _odapi_cells(boxes, image_hw, (height, width), crop_size)
   if _in_xla_context():
     crops = _model_garden_crops(features, cells, crop_size)
   else:

@@ -13,7 +13,9 @@ include_top=False)`` and split as the OD API's
   atrous variant): 320 -> 40.
 * second stage: ``mixed_7a`` -> ``conv_7b_ac`` with the Keras (VALID)
   geometry, applied to the 17x17 proposal crops: [N, 17, 17, 1088] ->
-  [N, 8, 8, 1536].
+  [N, 8, 8, 1536]; or, with ``second_stage_same_padding`` (the OD API Keras
+  extractor's geometry, ``odapi_compatible_geometry``), SAME padding there
+  too: [N, 17, 17, 1088] -> [N, 9, 9, 1536].
 
 Padding, strides and dilations are call-time attributes of tf_keras
 convolution and pooling layers, and the application is built with free
@@ -84,9 +86,11 @@ class InceptionResnetV2FeatureExtractor(base.FasterRcnnFeatureExtractor):
                is_training: bool,
                first_stage_features_stride: int = 16,
                batch_norm_trainable: bool = False,
-               weight_decay: float = 0.0):
+               weight_decay: float = 0.0,
+               second_stage_same_padding: bool = False):
     super().__init__(is_training, first_stage_features_stride,
                      batch_norm_trainable, weight_decay)
+    self._second_stage_same_padding = bool(second_stage_same_padding)
     self._app: Optional[tf_keras.Model] = None
 
   @property
@@ -105,6 +109,9 @@ class InceptionResnetV2FeatureExtractor(base.FasterRcnnFeatureExtractor):
       first_stage = keras_utils.ancestor_layers(
           app.get_layer(FIRST_STAGE_OUTPUT).output)
       _set_same_padding(first_stage)
+      if self._second_stage_same_padding:
+        _set_same_padding(keras_utils.ancestor_layers(
+            app.get_layer(SECOND_STAGE_OUTPUT).output))
       if self._first_stage_features_stride == 8:
         _set_output_stride_8(app)
       keras_utils.add_kernel_regularization(

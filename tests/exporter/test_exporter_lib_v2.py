@@ -22,7 +22,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 OUTPUT_KEYS = (D.detection_boxes, D.detection_scores, D.detection_classes,
                D.num_detections, D.raw_detection_boxes,
-               D.raw_detection_scores, D.detection_multiclass_scores)
+               D.raw_detection_scores, D.detection_multiclass_scores,
+               D.detection_anchor_indices)
 
 
 @pytest.fixture(scope='module')
@@ -90,6 +91,11 @@ def test_image_tensor_export_matches_in_process_model(trained):
   assert outputs[D.raw_detection_boxes].shape == (1, 16, 4)
   assert outputs[D.raw_detection_scores].shape == (1, 16, 4)
   assert outputs[D.detection_multiclass_scores].shape == (1, 10, 4)
+  # Each detection's proposal: its multiclass scores are that raw row.
+  anchors = outputs[D.detection_anchor_indices][0, :count].astype(int)
+  np.testing.assert_allclose(
+      outputs[D.detection_multiclass_scores][0, :count],
+      outputs[D.raw_detection_scores][0, anchors], rtol=1e-6)
 
 
 def test_export_writes_checkpoint_and_pipeline_config(trained):

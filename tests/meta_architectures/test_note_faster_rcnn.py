@@ -54,7 +54,9 @@ def test_detection_output_contract(model, batch):
   assert set(detections) == {
       D.detection_boxes, D.detection_scores, D.detection_classes,
       D.num_detections, D.raw_detection_boxes, D.raw_detection_scores,
-      D.detection_multiclass_scores}
+      D.detection_multiclass_scores, D.detection_anchor_indices}
+  assert detections[D.detection_anchor_indices].shape == (2, 10)
+  assert detections[D.detection_anchor_indices].dtype == tf.float32
   assert detections[D.detection_boxes].shape == (2, 10, 4)
   assert detections[D.detection_multiclass_scores].shape == (2, 10, 4)
   assert detections[D.raw_detection_boxes].shape == (2, 32, 4)

@@ -144,6 +144,7 @@ def test_postprocess_per_class_nms_and_normalisation():
                              probabilities.numpy()[0, [0, 2, 2]])
   assert out[D.raw_detection_boxes].shape == (1, 4, 4)
   np.testing.assert_allclose(out[D.raw_detection_scores], probabilities)
+  np.testing.assert_array_equal(out[D.detection_anchor_indices], [[0, 2, 2, 0]])
 
 
 @pytest.mark.parametrize('bad', [dict(second_stage_batch_size=400),
