@@ -20,12 +20,16 @@ Each element of the returned dataset is a dict keyed by
 ``H, W`` are fixed whenever the resizer allows it (fixed_shape, or
 keep_aspect_ratio with ``pad_to_max_dimension``), as TPUs and XLA need.
 
-Bad-record policy: a box with NaN coordinates, ``ymin > ymax`` or
-``xmin > xmax``, coordinates outside ``[0, 1]`` (beyond a 1e-3 tolerance), a
-class id not in the label map, or an image whose bytes are not
-JPEG/PNG/GIF/BMP stops the pipeline with ``InvalidArgumentError`` whose
-message names the record's ``source_id`` and the problem. Such a record is a
-bug of the tool that wrote it, and silently training on it would hide that.
+Bad-record policy (``data/safe_records.py``): a box with NaN coordinates,
+``ymin > ymax`` or ``xmin > xmax``, zero area, coordinates outside ``[0, 1]``
+(beyond a 1e-3 tolerance), a box or image-level class id not in the label
+map, a missing image or one that does not decode, a record that is not a
+tf.Example, or a truncated or corrupt TFRecord file stops the pipeline with
+``InvalidArgumentError`` naming the file, the record's index in it, its
+``source_id`` and the field. Such a record is a bug of the tool that wrote it,
+and silently training on it would hide that. With
+``input_reader.skip_bad_records`` such records are skipped and counted
+instead (``record_errors.SkippedRecords``).
 Hidden boxes (``image/note/hidden/*``) are never parsed here.
 """
 import functools
@@ -35,6 +39,8 @@ import tensorflow as tf
 from object_detection_note.core.fields import InputFields
 from object_detection_note.core.fields import TfExampleFields as F
 from object_detection_note.data import label_map_util
+from object_detection_note.data import record_errors
+from object_detection_note.data import safe_records
 
 _BOX_TOLERANCE = 1e-3
 _IMAGE_MAGIC = (b'\xff\xd8\xff', b'\x89PNG', b'GIF8', b'BM')
@@ -209,7 +215,7 @@ def _valid_class_ids(input_reader, num_classes):
 
 
 def build_dataset(input_reader, model_config, batch_size, is_training,
-                  train_config=None, input_context=None):
+                  train_config=None, input_context=None, skipped_records=None):
   """Builds the batched dataset described by an InputReader proto.
 
   Args:
@@ -223,6 +229,9 @@ def build_dataset(input_reader, model_config, batch_size, is_training,
     train_config: TrainConfig proto for data_augmentation_options.
     input_context: optional tf.distribute.InputContext; the files are sharded
       across input pipelines.
+    skipped_records: ``record_errors.SkippedRecords`` that counts the bad
+      records skipped when ``input_reader.skip_bad_records`` is set (default:
+      a new one, reported in the log only).
 
   Returns:
     tf.data.Dataset of InputFields dicts (see module docstring).
@@ -233,7 +242,7 @@ def build_dataset(input_reader, model_config, batch_size, is_training,
   if not files:
     raise ValueError('input_reader.tf_record_input_reader.input_path: no file '
                      'matches %s' % patterns)
-  dataset = tf.data.Dataset.from_tensor_slices(files)
+  dataset = safe_records.file_dataset(files)  # (path, size)
   if input_context is not None and input_context.num_input_pipelines > 1:
     dataset = dataset.shard(input_context.num_input_pipelines,
                             input_context.input_pipeline_id)
@@ -241,7 +250,7 @@ def build_dataset(input_reader, model_config, batch_size, is_training,
     dataset = dataset.shuffle(len(files), reshuffle_each_iteration=True)
   num_readers = max(1, min(input_reader.num_readers or 1, len(files)))
   dataset = dataset.interleave(
-      tf.data.TFRecordDataset, cycle_length=num_readers,
+      safe_records.file_records, cycle_length=num_readers,
       num_parallel_calls=tf.data.AUTOTUNE, deterministic=not is_training)
   if input_reader.sample_1_of_n_examples > 1:
     dataset = dataset.shard(input_reader.sample_1_of_n_examples, 0)
@@ -257,7 +266,12 @@ def build_dataset(input_reader, model_config, batch_size, is_training,
       max_boxes=input_reader.max_number_of_boxes or 100,
       valid_class_ids=_valid_class_ids(input_reader, frcnn.num_classes),
       random_flip=is_training and _has_random_flip(train_config))
-  dataset = dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE,
-                        deterministic=not is_training)
+  if input_reader.skip_bad_records and skipped_records is None:
+    skipped_records = record_errors.SkippedRecords(
+        input_reader.name or 'input')
+  dataset = safe_records.guard_transform(
+      dataset, transform, transform.keywords['valid_class_ids'],
+      skipped_records if input_reader.skip_bad_records else None,
+      deterministic=not is_training)
   dataset = dataset.batch(batch_size, drop_remainder=is_training)
   return dataset.prefetch(tf.data.AUTOTUNE)
