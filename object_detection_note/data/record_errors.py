@@ -22,6 +22,7 @@ contents) is one bad "record" located at the first unreadable record: the rest
 of that file cannot be read.
 """
 import collections
+import os
 import threading
 
 from absl import logging
@@ -29,6 +30,7 @@ from google.protobuf import message
 import numpy as np
 import tensorflow as tf
 
+from object_detection_note.core import file_io
 from object_detection_note.core.fields import BadRecordFields as K
 from object_detection_note.core.fields import TfExampleFields as F
 
@@ -228,3 +230,17 @@ def _image_problem(image_bytes):
   except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError):
     return ENCODED_UNDECODABLE
   return ''
+
+
+def write_report(skipped, directory):
+  """Writes ``<directory>/skipped_records.json`` if anything was skipped.
+
+  Returns:
+    the path written, or None.
+  """
+  if skipped is None or not skipped.count:
+    return None
+  path = os.path.join(directory, K.report_file)
+  file_io.write_json_atomically(path, skipped.to_dict())
+  skipped.log_summary()
+  return path

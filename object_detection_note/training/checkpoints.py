@@ -18,6 +18,8 @@ Order of precedence when training starts:
 from absl import logging
 import tensorflow as tf
 
+from object_detection_note.training import checkpoint_errors
+
 FINE_TUNE_TYPES = ('classification', 'detection', 'full')
 
 
@@ -50,10 +52,9 @@ def restore_fine_tune(model, checkpoint, checkpoint_type):
     return
   path = _checkpoint_path(checkpoint)
   parts = model.restore_map(checkpoint_type)
-  status = tf.train.Checkpoint(
-      model=tf.train.Checkpoint(**parts)).restore(path)
-  status.expect_partial()
-  status.assert_existing_objects_matched()
+  checkpoint_errors.restore(
+      tf.train.Checkpoint(model=tf.train.Checkpoint(**parts)), path,
+      'train_config.fine_tune_checkpoint')
   logging.info('restored %s from %s (%s)', sorted(parts), path,
                checkpoint_type)
 
@@ -79,7 +80,8 @@ def restore_or_initialize(trainer, model_dir, train_config, max_to_keep=7,
   manager = tf.train.CheckpointManager(checkpoint, model_dir,
                                        max_to_keep=max_to_keep)
   if manager.latest_checkpoint:
-    checkpoint.restore(manager.latest_checkpoint).expect_partial()
+    checkpoint_errors.restore(checkpoint, manager.latest_checkpoint,
+                              'checkpoint of model_dir', assert_matched=False)
     logging.info('resumed %s at step %d', manager.latest_checkpoint,
                  int(trainer.global_step.numpy()))
   elif train_config.fine_tune_checkpoint:

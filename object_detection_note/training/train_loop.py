@@ -21,6 +21,7 @@ from object_detection_note.core.fields import LossKeys
 from object_detection_note.core.fields import SummaryKeys
 from object_detection_note import inference
 from object_detection_note.data import inputs
+from object_detection_note.data import record_errors
 from object_detection_note.evaluation import eval_loop
 from object_detection_note.training import checkpoints
 from object_detection_note.training import progress
@@ -101,6 +102,8 @@ class Trainer:
       self.optimizer, self.learning_rate = optimizer_builder.build(
           train_config.optimizer)
     self._clip_norm = train_config.gradient_clipping_by_norm
+    # Bad records skipped by the input (train_input_reader.skip_bad_records).
+    self.skipped_records = record_errors.SkippedRecords('train_input_reader')
     # Only the forward and backward pass is compiled: a nested tf.function
     # must not hold the cross-replica gradient sum of apply_gradients.
     self._gradients_fn = (
@@ -159,9 +162,10 @@ class Trainer:
     per_replica = train_config.batch_size // replicas
 
     def dataset_fn(input_context):
-      return inputs.build_dataset(input_config, self._configs['model'],
-                                  per_replica, True, train_config,
-                                  input_context).map(_without_strings)
+      return inputs.build_dataset(
+          input_config, self._configs['model'], per_replica, True,
+          train_config, input_context,
+          self.skipped_records).map(_without_strings)
     return self._strategy.distribute_datasets_from_function(dataset_fn)
 
 
@@ -209,6 +213,7 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
   def save(step):
     check_finite_variables(step, trainer.model.variables)
     manager.save(checkpoint_number=step)
+    record_errors.write_report(trainer.skipped_records, model_dir)
     return step
 
   logging.info('training %s from step %d to %d', model_dir, step, total_steps)
