@@ -18,6 +18,7 @@ import tensorflow as tf
 from object_detection_note.core import file_io
 from object_detection_note import inference
 from object_detection_note.builders import model_builder
+from object_detection_note.core import config_checks
 from object_detection_note.core import config_util
 from object_detection_note.core.fields import BadRecordFields
 from object_detection_note.core.fields import DetectionFields as D
@@ -161,6 +162,9 @@ def evaluate_checkpoints(pipeline_config_path, model_dir, checkpoint_dir,
                                   'evaluation' % pipeline_config_path)
   config_util.check_input_paths(configs['eval_input_config'],
                                 pipeline_config_path, 'eval_input_reader[0]')
+  config_checks.check_num_classes(
+      config_util.create_pipeline_proto_from_configs(configs),
+      pipeline_config_path, config_util.ConfigError)
   eval_dir = os.path.join(model_dir, 'eval')
   if not tf.io.gfile.isdir(checkpoint_dir):
     raise EvaluationError('--checkpoint_dir %s: directory not found' %

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from object_detection_note.builders import model_builder
 from object_detection_note.builders import optimizer_builder
+from object_detection_note.core import config_checks
 from object_detection_note.core import config_util
 from object_detection_note.core.fields import LossKeys
 from object_detection_note.core.fields import SummaryKeys
@@ -186,6 +187,9 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
                                                        config_override)
   config_util.check_input_paths(configs['train_input_config'],
                                 pipeline_config_path, 'train_input_reader')
+  config_checks.check_pipeline(
+      config_util.create_pipeline_proto_from_configs(configs),
+      pipeline_config_path, config_util.ConfigError)
   strategy = strategy or tf.distribute.get_strategy()
   trainer = Trainer(configs, strategy, jit_compile, source_model)
   total_steps = int(num_train_steps or configs['train_config'].num_steps)
