@@ -41,6 +41,9 @@ flags.DEFINE_integer('num_shards', None, 'Output shards (default: '
                      'note.mining.num_shards).')
 flags.DEFINE_integer('batch_size', None, 'Images per detector call (default: '
                      'note.mining.batch_size).')
+flags.DEFINE_boolean('skip_bad_records', None, 'Skip and count bad image-level '
+                     'records instead of stopping at the first (default: '
+                     'note.mining.skip_bad_records).')
 
 
 def main(argv):
@@ -76,7 +79,9 @@ def main(argv):
       iou_threshold=mining.match_iou_threshold if mining else 0.5,
       thresholds=sorted(set(mining_pipeline.DEFAULT_SWEEP) |
                         set(mining.threshold_sweep if mining else ())),
-      output_name=os.path.basename(f.output_tfrecord))
+      output_name=os.path.basename(f.output_tfrecord),
+      skip_bad_records=(f.skip_bad_records if f.skip_bad_records is not None
+                        else bool(mining and mining.skip_bad_records)))
   logging.info('mined %d boxes from %d of %d images: precision %.3f, '
                'recall %.3f', metrics['mined_boxes'],
                metrics['images_with_boxes'], metrics['images'],

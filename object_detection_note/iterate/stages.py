@@ -241,7 +241,8 @@ def mine_iteration(ctx, t):
                         set(mining.threshold_sweep)),
       review_dir=review_dir(ctx, t),
       review_count=(ctx.export_review if ctx.export_review >= 0 else
-                    mining.export_review))
+                    mining.export_review),
+      skip_bad_records=mining.skip_bad_records)
   finished()
   shards = sorted(tf.io.gfile.glob(beam_io.shard_pattern(
       layout.mined_prefix(ctx.model_dir, t))))
