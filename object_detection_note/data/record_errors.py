@@ -244,3 +244,12 @@ def write_report(skipped, directory):
   file_io.write_json_atomically(path, skipped.to_dict())
   skipped.log_summary()
   return path
+
+
+def check_image_of(record, where='converter'):
+  """Raises ValueError naming the image file, source_id and field if the
+  record's image bytes are missing or do not decode (dataset converters)."""
+  problem = _image_problem(record.image_bytes)
+  if problem:
+    raise ValueError('%s: bad image %s (source_id %s): %s' % (
+        where, record.filename or '<no filename>', record.source_id, problem))

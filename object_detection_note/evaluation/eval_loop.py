@@ -20,6 +20,7 @@ from object_detection_note import inference
 from object_detection_note.builders import model_builder
 from object_detection_note.core import config_checks
 from object_detection_note.core import config_util
+from object_detection_note.core import stale_files
 from object_detection_note.core.fields import BadRecordFields
 from object_detection_note.core.fields import DetectionFields as D
 from object_detection_note.core.fields import InputFields as I
@@ -169,6 +170,7 @@ def evaluate_checkpoints(pipeline_config_path, model_dir, checkpoint_dir,
   if not tf.io.gfile.isdir(checkpoint_dir):
     raise EvaluationError('--checkpoint_dir %s: directory not found' %
                           checkpoint_dir)
+  stale_files.remove_stale_temporaries(eval_dir)  # of a killed earlier run
   if not timeout:
     latest = tf.train.latest_checkpoint(checkpoint_dir)
     if latest is None:

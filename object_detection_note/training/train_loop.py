@@ -18,6 +18,7 @@ from object_detection_note.builders import model_builder
 from object_detection_note.builders import optimizer_builder
 from object_detection_note.core import config_checks
 from object_detection_note.core import config_util
+from object_detection_note.core import stale_files
 from object_detection_note.core.fields import LossKeys
 from object_detection_note.core.fields import SummaryKeys
 from object_detection_note import inference
@@ -197,6 +198,8 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
     raise ValueError('%s: set train_config.num_steps or --num_train_steps' %
                      pipeline_config_path)
   tf.io.gfile.makedirs(model_dir)
+  # Half-written files and checkpoint saves of a killed earlier run.
+  stale_files.remove_stale_temporaries(model_dir)
   manager = checkpoints.restore_or_initialize(
       trainer, model_dir, configs['train_config'], checkpoint_max_to_keep)
   config_util.save_pipeline_config(

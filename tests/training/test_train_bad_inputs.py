@@ -1,6 +1,7 @@
 """Training on bad inputs: stops naming file/record/field, or (with
 train_input_reader.skip_bad_records) skips, counts and writes
-skipped_records.json; configs that would train wrongly never start."""
+skipped_records.json; configs that would train wrongly never start; a
+killed run's temporaries are removed."""
 import glob
 import json
 import os
@@ -79,9 +80,15 @@ def test_skip_bad_records_trains_and_reports(tmp_path, tiny_data_dir):
   shard = _bad_shard(tmp_path, tiny_data_dir)
   config = _config(tmp_path, tiny_data_dir, shard, skip=True)
   model_dir = str(tmp_path / 'model')
+  # What a killed earlier run left behind; this run removes it.
+  os.makedirs(os.path.join(model_dir, 'ckpt-9_temp'))
+  stale = os.path.join(model_dir, 'pipeline.config.tmp-' + 'f' * 32)
+  open(stale, 'w').write('half')
   result = train_loop.train_loop(config, model_dir, num_train_steps=3,
                                  record_summaries=False)
   assert result['step'] == 3
+  assert not os.path.exists(stale)
+  assert not os.path.exists(os.path.join(model_dir, 'ckpt-9_temp'))
   with open(os.path.join(model_dir, K.report_file)) as f:
     report = json.load(f)
   assert report[K.count] == 2
