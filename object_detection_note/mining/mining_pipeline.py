@@ -85,7 +85,9 @@ def mine_record(record, detections, score_threshold, id_to_name,
   best_hits = mining_metrics.match_true_positives(
       best.boxes, best.classes, record.hidden_boxes, record.hidden_classes,
       iou_threshold)
-  keep = best.scores > score_threshold
+  # A zero-area box is no ground truth: training would reject the record.
+  keep = (best.scores > score_threshold) & (
+      best.boxes[:, 2] > best.boxes[:, 0]) & (best.boxes[:, 3] > best.boxes[:, 1])
   mined = box_mining.MinedBoxes(best.boxes[keep], best.classes[keep],
                                 best.scores[keep])
   stats = mining_metrics.MiningStats()

@@ -155,3 +155,16 @@ def test_next_run_removes_a_killed_runs_temporaries(tmp_path):
   assert sorted(os.listdir(out)) == sorted(
       ['mining_metrics.json', 'mined.tfrecord-00000-of-00002',
        'mined.tfrecord-00001-of-00002', 'notes.tmp'])
+
+
+def test_zero_area_detections_are_never_mined():
+  record = codec.example_to_record(_serialized('img', image_labels=[1, 2]))
+  detections = {
+      'detection_boxes': np.array([[0.5, 0.1, 0.5, 0.9],  # zero height
+                                   [0.1, 0.1, 0.6, 0.6]], np.float32),
+      'detection_scores': np.array([0.99, 0.95], np.float32),
+      'detection_classes': np.array([1, 2])}
+  result = mining_pipeline.mine_record(record, detections, 0.9, _ID_TO_NAME)
+  mined = codec.example_to_record(result.serialized)
+  assert mined.classes.tolist() == [2]
+  np.testing.assert_allclose(mined.boxes, [[0.1, 0.1, 0.6, 0.6]])

@@ -14,6 +14,7 @@ from object_detection_note.core import config_util
 from object_detection_note.core.fields import BadRecordFields as K
 from object_detection_note.core.fields import TfExampleFields as F
 from object_detection_note.data import record_errors
+from object_detection_note.evaluation import eval_loop
 from object_detection_note.training import train_loop
 
 
@@ -115,3 +116,34 @@ def test_config_that_would_train_wrongly_never_starts(tmp_path, tiny_data_dir,
   assert field in str(error.value)
   assert not model_dir.exists() or not tf.train.latest_checkpoint(
       str(model_dir))
+
+
+def _eval_config(tmp_path, data_dir, shard, skip):
+  text = utils.pipeline_text(data_dir, shuffle=False, flip=False)
+  text = text.replace(os.path.join(data_dir, 'source_val.tfrecord-*'), shard)
+  if skip:
+    text = text.replace('eval_input_reader {',
+                        'eval_input_reader {\n  skip_bad_records: true', 1)
+  path = tmp_path / 'eval.config'
+  path.write_text(text)
+  return str(path)
+
+
+def test_evaluation_stops_or_skips_and_reports(tmp_path, tiny_data_dir):
+  shard = _bad_shard(tmp_path, tiny_data_dir)
+  model_dir = str(tmp_path / 'model')
+  train_loop.train_loop(utils.write_pipeline(tmp_path / 'train.config',
+                                             tiny_data_dir),
+                        model_dir, num_train_steps=1, record_summaries=False)
+  strict = _eval_config(tmp_path, tiny_data_dir, shard, skip=False)
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match='bad record in %s: record #1' % shard):
+    eval_loop.evaluate_checkpoints(strict, model_dir, model_dir, timeout=0)
+  metrics = eval_loop.evaluate_checkpoints(
+      _eval_config(tmp_path, tiny_data_dir, shard, skip=True), model_dir,
+      model_dir, timeout=0)
+  assert metrics['num_images'] == 4
+  assert metrics[K.skipped_records] == 2
+  with open(os.path.join(model_dir, 'eval', K.report_file)) as f:
+    report = json.load(f)
+  assert [e[K.record] for e in report[K.first]] == [1, 3]
