@@ -266,12 +266,14 @@ def build_dataset(input_reader, model_config, batch_size, is_training,
       max_boxes=input_reader.max_number_of_boxes or 100,
       valid_class_ids=_valid_class_ids(input_reader, frcnn.num_classes),
       random_flip=is_training and _has_random_flip(train_config))
-  if input_reader.skip_bad_records and skipped_records is None:
-    skipped_records = record_errors.SkippedRecords(
-        input_reader.name or 'input')
-  dataset = safe_records.guard_transform(
-      dataset, transform, transform.keywords['valid_class_ids'],
-      skipped_records if input_reader.skip_bad_records else None,
-      deterministic=not is_training)
+  valid_class_ids = transform.keywords['valid_class_ids']
+  if input_reader.skip_bad_records:
+    dataset = safe_records.guard_transform(
+        dataset, transform, valid_class_ids,
+        skipped_records or record_errors.SkippedRecords(
+            input_reader.name or 'input'), deterministic=not is_training)
+  else:
+    dataset = safe_records.checked_map(dataset, transform, valid_class_ids,
+                                       deterministic=not is_training)
   dataset = dataset.batch(batch_size, drop_remainder=is_training)
   return dataset.prefetch(tf.data.AUTOTUNE)

@@ -24,6 +24,7 @@ from object_detection_note.core import stale_files
 from object_detection_note.core.fields import BadRecordFields
 from object_detection_note.core.fields import DetectionFields as D
 from object_detection_note.core.fields import InputFields as I
+from object_detection_note.data import bad_record_search
 from object_detection_note.data import inputs
 from object_detection_note.data import label_map_util
 from object_detection_note.data import record_errors
@@ -104,7 +105,9 @@ def evaluate_model(model, configs, eval_index=0, max_batches=None,
                                  skipped_records=skipped_records)
   meter = progress.RateMeter()
   seen = set()
-  for step, batch in enumerate(dataset):
+  batches = bad_record_search.with_located_errors(dataset, eval_input,
+                                                  configs['model'])
+  for step, batch in enumerate(batches):
     if max_batches is not None and step >= max_batches:
       break
     detections = _detect_batch(model, batch[I.image],

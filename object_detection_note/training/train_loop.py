@@ -22,6 +22,7 @@ from object_detection_note.core import stale_files
 from object_detection_note.core.fields import LossKeys
 from object_detection_note.core.fields import SummaryKeys
 from object_detection_note import inference
+from object_detection_note.data import bad_record_search
 from object_detection_note.data import inputs
 from object_detection_note.data import record_errors
 from object_detection_note.evaluation import eval_loop
@@ -225,7 +226,8 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
 
   logging.info('training %s from step %d to %d', model_dir, step, total_steps)
   with writer.as_default():
-    for batch in trainer.dataset():
+    for batch in bad_record_search.with_located_errors(
+        trainer.dataset(), configs['train_input_config'], configs['model']):
       losses = trainer.distributed_step(batch)
       step = int(trainer.global_step.numpy())
       values = {k: float(v) for k, v in losses.items()}

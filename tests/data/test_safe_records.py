@@ -12,6 +12,7 @@ from google.protobuf import text_format
 from object_detection_note.core.fields import BadRecordFields as K
 from object_detection_note.core.fields import InputFields as I
 from object_detection_note.core.fields import TfExampleFields as F
+from object_detection_note.data import bad_record_search
 from object_detection_note.data import inputs
 from object_detection_note.data import record_errors
 from object_detection_note.data import tf_example_codec as codec
@@ -72,9 +73,13 @@ def _reader(path, skip=False):
 
 def _read_all(path, skip=False, skipped=None):
   model = text_format.Parse(_MODEL, model_pb2.DetectionModel())
-  dataset = inputs.build_dataset(_reader(path, skip), model, 1, False,
+  reader = _reader(path, skip)
+  dataset = inputs.build_dataset(reader, model, 1, False,
                                  skipped_records=skipped)
-  return [b[I.source_id][0].numpy().decode() for b in dataset]
+  # As training and evaluation consume it: errors TF raises without a
+  # location (undecodable image, unparsable record) get one.
+  batches = bad_record_search.with_located_errors(dataset, reader, model)
+  return [b[I.source_id][0].numpy().decode() for b in batches]
 
 
 _TRUNCATED_JPEG = _jpeg()[:300]  # valid header, data cut short
