@@ -41,9 +41,32 @@ def find_first_bad_record(input_reader, model_config):
   return first[0] if first else None
 
 
-def with_located_errors(batches, input_reader, model_config):
+def readers_of(input_reader, note_config=None):
+  """The readers whose files a training input reads: ``input_reader`` and,
+  when ``note_config.mined_input`` is set, the same reader over B^t."""
+  readers = [input_reader]
+  if note_config is not None and note_config.mined_input.input_path:
+    mined = type(input_reader)()
+    mined.CopyFrom(input_reader)
+    del mined.tf_record_input_reader.input_path[:]
+    mined.tf_record_input_reader.input_path.extend(
+        note_config.mined_input.input_path)
+    readers.append(mined)
+  return readers
+
+
+def with_located_errors(batches, input_readers, model_config):
   """Yields ``batches``; an input error without a location is re-raised
-  as ``InvalidArgumentError`` naming the file, record and problem."""
+  as ``InvalidArgumentError`` naming the file, record and problem.
+
+  Args:
+    batches: the iterable the input error comes from (a dataset).
+    input_readers: InputReader proto, or a list of them, whose files are
+      searched in order (see ``readers_of``).
+    model_config: DetectionModel proto the input was built for.
+  """
+  if not isinstance(input_readers, (list, tuple)):
+    input_readers = [input_readers]
   try:
     yield from batches
   # TF's message for an unparsable record may hold its raw bytes, which
@@ -54,10 +77,11 @@ def with_located_errors(batches, input_reader, model_config):
     logging.warning('input error without a record location (%s); reading '
                     'the input again to find the bad record',
                     (str(error).strip().splitlines() or [''])[0][:200])
-    entry = find_first_bad_record(input_reader, model_config)
-    if entry is None:
-      raise
-    raise tf.errors.InvalidArgumentError(
-        None, None, '%s (%s)' % (record_errors.locate(
-            entry[K.file], entry[K.record], entry[K.source_id],
-            entry[K.problem]), record_errors.SKIP_HINT)) from error
+    for reader in input_readers:
+      entry = find_first_bad_record(reader, model_config)
+      if entry is not None:
+        raise tf.errors.InvalidArgumentError(
+            None, None, '%s (%s)' % (record_errors.locate(
+                entry[K.file], entry[K.record], entry[K.source_id],
+                entry[K.problem]), record_errors.SKIP_HINT)) from error
+    raise

@@ -167,7 +167,7 @@ class Trainer:
     def dataset_fn(input_context):
       return inputs.build_dataset(
           input_config, self._configs['model'], per_replica, True,
-          train_config, input_context,
+          train_config, input_context, self._configs.get('note'),
           self.skipped_records).map(_without_strings)
     return self._strategy.distribute_datasets_from_function(dataset_fn)
 
@@ -227,7 +227,9 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
   logging.info('training %s from step %d to %d', model_dir, step, total_steps)
   with writer.as_default():
     for batch in bad_record_search.with_located_errors(
-        trainer.dataset(), configs['train_input_config'], configs['model']):
+        trainer.dataset(), bad_record_search.readers_of(
+            configs['train_input_config'], configs.get('note')),
+        configs['model']):
       losses = trainer.distributed_step(batch)
       step = int(trainer.global_step.numpy())
       values = {k: float(v) for k, v in losses.items()}
