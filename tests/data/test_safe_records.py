@@ -216,3 +216,26 @@ def test_iterate_file_records_names_truncated_file(tmp_path):
   assert seen == [0, 1, 2]
   assert error.value.path == path and error.value.index == 3
   assert 'truncated' in str(error.value)
+
+
+def test_located_error_searches_every_reader_of_the_input(tmp_path):
+  """Seed and mined sets are separate readers: a bad record in the second
+  (the mined set) is found and named too."""
+  from object_detection_note.protos import note_pb2
+  seed = _write(tmp_path / 'seed-00000-of-00001', [_serialized('s0')])
+  mined = _file_with_bad_record(tmp_path, _CASES['corrupt_jpeg'][0])
+  note = note_pb2.NoteConfig()
+  note.mined_input.input_path.append(mined)
+  readers = bad_record_search.readers_of(_reader(seed), note)
+  assert [list(r.tf_record_input_reader.input_path) for r in readers] == [
+      [seed], [mined]]
+  both = _reader(seed)
+  both.tf_record_input_reader.input_path.append(mined)
+  model = text_format.Parse(_MODEL, model_pb2.DetectionModel())
+  dataset = inputs.build_dataset(both, model, 1, False)
+  with pytest.raises(tf.errors.InvalidArgumentError) as error:
+    for _ in bad_record_search.with_located_errors(dataset, readers, model):
+      pass
+  assert 'bad record in %s: record #2 (source_id bad-2)' % mined in str(
+      error.value)
+  assert record_errors.ENCODED_UNDECODABLE in str(error.value)
