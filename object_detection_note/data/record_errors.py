@@ -5,7 +5,7 @@ A *problem* is a one-line string that starts with the field it concerns, e.g.
 ``image/encoded: the image data could not be decoded (corrupt or truncated
 image)``. The same texts are produced by the tf.data checks
 (``data/safe_records.py``, training and evaluation) and by the Python checks
-here (mining, converters), so a bad record reads the same wherever it is met.
+here (mining), so a bad record reads the same wherever it is met.
 
 Every bad record is located as ``<file>: record #<index> (source_id <id>)``
 where ``index`` counts records from 0 in their TFRecord file. What happens
@@ -195,7 +195,7 @@ def check_labels(classes, image_labels, valid_class_ids):
 
 
 def decode_checked(serialized, valid_class_ids, decode_fn):
-  """Decodes and checks one record in Python (mining, converters).
+  """Decodes and checks one record in Python (mining).
 
   Args:
     serialized: bytes of a tf.train.Example.
@@ -245,11 +245,3 @@ def write_report(skipped, directory):
   skipped.log_summary()
   return path
 
-
-def check_image_of(record, where='converter'):
-  """Raises ValueError naming the image file, source_id and field if the
-  record's image bytes are missing or do not decode (dataset converters)."""
-  problem = _image_problem(record.image_bytes)
-  if problem:
-    raise ValueError('%s: bad image %s (source_id %s): %s' % (
-        where, record.filename or '<no filename>', record.source_id, problem))
