@@ -18,6 +18,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from object_detection_note.core import config_checks
 from object_detection_note.core import config_util
 from object_detection_note.data import beam_io
 from object_detection_note.data import label_map_util
@@ -51,6 +52,10 @@ def main(argv):
   flags.mark_flag_as_required('output_tfrecord')
   f = flags.FLAGS
   configs = config_util.get_configs_from_pipeline_file(f.pipeline_config_path)
+  # The detector's classes must be the label map's ids (mined labels).
+  config_checks.check_num_classes(
+      config_util.create_pipeline_proto_from_configs(configs),
+      f.pipeline_config_path, app.UsageError)
   note = configs['note']
   reader = note.image_level_input_reader if note is not None else None
   input_pattern = f.input_tfrecord or (

@@ -67,6 +67,11 @@ def test_eval_label_map_is_checked_and_missing_ones_are_not(tmp_path):
                      match=r'eval_input_reader\[0\].label_map_path'):
     _check(_pipeline(tmp_path, eval_label_map=other))
   _check(_pipeline(tmp_path, eval_label_map=str(tmp_path / 'not_yet.pbtxt')))
+  pipeline = _pipeline(tmp_path)
+  pipeline.note.image_level_input_reader.label_map_path = other
+  with pytest.raises(config_util.ConfigError,
+                     match=r'note.image_level_input_reader.label_map_path'):
+    _check(pipeline)
 
 
 _RATE = 'train_config.optimizer.momentum_optimizer.learning_rate.'
