@@ -18,6 +18,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from object_detection_note.core import config_checks
 from object_detection_note.core import config_util
 from object_detection_note.data import beam_io
 from object_detection_note.data import label_map_util
@@ -42,6 +43,9 @@ flags.DEFINE_integer('num_shards', None, 'Output shards (default: '
                      'note.mining.num_shards).')
 flags.DEFINE_integer('batch_size', None, 'Images per detector call (default: '
                      'note.mining.batch_size).')
+flags.DEFINE_boolean('skip_bad_records', None, 'Skip and count bad image-level '
+                     'records instead of stopping at the first (default: '
+                     'note.mining.skip_bad_records).')
 
 
 def main(argv):
@@ -49,6 +53,10 @@ def main(argv):
   flags.mark_flag_as_required('output_tfrecord')
   f = flags.FLAGS
   configs = config_util.get_configs_from_pipeline_file(f.pipeline_config_path)
+  # The detector's classes must be the label map's ids (mined labels).
+  config_checks.check_num_classes(
+      config_util.create_pipeline_proto_from_configs(configs),
+      f.pipeline_config_path, app.UsageError)
   note = configs['note']
   reader = note.image_level_input_reader if note is not None else None
   input_patterns = ([f.input_tfrecord] if f.input_tfrecord else
@@ -79,7 +87,9 @@ def main(argv):
                         set(mining.threshold_sweep if mining else ())),
       output_name=os.path.basename(f.output_tfrecord),
       adaptive_threshold=(mining.adaptive_threshold if mining is not None and
-                          mining.HasField('adaptive_threshold') else None))
+                          mining.HasField('adaptive_threshold') else None),
+      skip_bad_records=(f.skip_bad_records if f.skip_bad_records is not None
+                        else bool(mining and mining.skip_bad_records)))
   logging.info('mined %d boxes from %d of %d images: precision %s, '
                'recall %s', metrics['mined_boxes'],
                metrics['images_with_boxes'], metrics['images'],

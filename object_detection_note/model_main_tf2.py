@@ -15,13 +15,24 @@ Distribution: --use_tpu/--tpu_name → TPUStrategy; --num_workers > 1 →
 MultiWorkerMirroredStrategy; otherwise MirroredStrategy over the local GPUs
 (or the default strategy on a CPU-only machine).
 """
+import sys
+
 from absl import app
 from absl import flags
 from absl import logging
 import tensorflow as tf
 
+from object_detection_note.core import config_util
+from object_detection_note.data import record_errors
+
 from object_detection_note.evaluation import eval_loop
+from object_detection_note.training import checkpoint_errors
 from object_detection_note.training import train_loop
+
+# Failures reported as one line and a non-zero exit status, not a traceback.
+_USER_ERRORS = (config_util.ConfigError, eval_loop.EvaluationError,
+                checkpoint_errors.CheckpointError,
+                record_errors.BadRecordError)
 
 flags.DEFINE_string('pipeline_config_path', None, 'Path to pipeline config.')
 flags.DEFINE_string('model_dir', None, 'Directory for checkpoints, summaries '
@@ -72,21 +83,27 @@ def main(unused_argv):
     override += ('\neval_input_reader { sample_1_of_n_examples: %d }' %
                  flags.FLAGS.sample_1_of_n_eval_examples)
   if flags.FLAGS.checkpoint_dir:
-    eval_loop.evaluate_checkpoints(
-        flags.FLAGS.pipeline_config_path, flags.FLAGS.model_dir,
-        flags.FLAGS.checkpoint_dir, timeout=flags.FLAGS.eval_timeout,
-        config_override=override or None)
+    try:
+      eval_loop.evaluate_checkpoints(
+          flags.FLAGS.pipeline_config_path, flags.FLAGS.model_dir,
+          flags.FLAGS.checkpoint_dir, timeout=flags.FLAGS.eval_timeout,
+          config_override=override or None)
+    except _USER_ERRORS as error:
+      sys.exit('model_main_tf2: error: %s' % error)
     return
   strategy = choose_strategy(flags.FLAGS.use_tpu, flags.FLAGS.tpu_name,
                              flags.FLAGS.num_workers)
-  result = train_loop.train_loop(
-      flags.FLAGS.pipeline_config_path, flags.FLAGS.model_dir,
-      num_train_steps=flags.FLAGS.num_train_steps,
-      checkpoint_every_n=flags.FLAGS.checkpoint_every_n,
-      checkpoint_max_to_keep=flags.FLAGS.checkpoint_max_to_keep,
-      record_summaries=flags.FLAGS.record_summaries, strategy=strategy,
-      jit_compile=flags.FLAGS.jit_compile, config_override=override or None,
-      eval_every_n=flags.FLAGS.eval_every_n)
+  try:
+    result = train_loop.train_loop(
+        flags.FLAGS.pipeline_config_path, flags.FLAGS.model_dir,
+        num_train_steps=flags.FLAGS.num_train_steps,
+        checkpoint_every_n=flags.FLAGS.checkpoint_every_n,
+        checkpoint_max_to_keep=flags.FLAGS.checkpoint_max_to_keep,
+        record_summaries=flags.FLAGS.record_summaries, strategy=strategy,
+        jit_compile=flags.FLAGS.jit_compile, config_override=override or None,
+        eval_every_n=flags.FLAGS.eval_every_n)
+  except _USER_ERRORS as error:
+    sys.exit('model_main_tf2: error: %s' % error)
   logging.info('training finished at step %d', result['step'])
 
 

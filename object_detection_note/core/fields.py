@@ -204,3 +204,19 @@ class InferenceFields:
   num_images = 'num_images'
   class_counts = 'class_counts'
   seconds = 'seconds'
+
+
+class BadRecordFields:
+  """Keys of a bad-record report (``data/record_errors.py``): the
+  ``skipped_records.json`` of training and evaluation, and the
+  ``skipped_records`` entry of ``mining_metrics.json``."""
+  report_file = 'skipped_records.json'
+  skipped_records = 'skipped_records'
+  count = 'count'  # distinct bad records (file, index) seen
+  skip_events = 'skip_events'  # skips, counting re-reads in later epochs
+  first = 'first'  # the first few: [{file, record, source_id, problem}]
+  by_problem = 'by_problem'  # {problem: count}
+  file = 'file'
+  record = 'record'
+  source_id = 'source_id'
+  problem = 'problem'

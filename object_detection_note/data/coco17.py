@@ -211,12 +211,19 @@ def attach_image(record: DetectionRecord, image_dir: str) -> DetectionRecord:
                             (path, record.source_id))
   with tf.io.gfile.GFile(path, 'rb') as f:
     data = f.read()
-  with Image.open(tf.io.gfile.GFile(path, 'rb')) as image:
-    if image.format != 'JPEG':
-      raise ValueError('%s is %s, expected JPEG' % (path, image.format))
-    if image.size != (record.width, record.height):
-      raise ValueError('%s is %dx%d but annotated %dx%d (w x h)' %
-                       ((path,) + image.size + (record.width, record.height)))
+  try:
+    with Image.open(tf.io.gfile.GFile(path, 'rb')) as image:
+      if image.format != 'JPEG':
+        raise ValueError('%s is %s, expected JPEG' % (path, image.format))
+      if image.size != (record.width, record.height):
+        raise ValueError('%s is %dx%d but annotated %dx%d (w x h)' %
+                         ((path,) + image.size + (record.width,
+                                                  record.height)))
+      image.load()  # decodes: a corrupt or truncated JPEG fails here
+  except OSError as error:  # PIL's errors for unreadable image data
+    raise ValueError('COCO image file %s (image id %s): image/encoded does '
+                     'not decode: %s' % (path, record.source_id,
+                                         error)) from None
   return dataclasses.replace(record, image_bytes=data)
 
 

@@ -54,6 +54,7 @@ import apache_beam as beam
 import tensorflow as tf
 
 from object_detection_note.core import file_io
+from object_detection_note.core import stale_files
 from object_detection_note.core.fields import CategoryFields
 from object_detection_note.core.fields import DatasetFiles
 from object_detection_note.core.fields import ManifestFields as M
@@ -364,6 +365,7 @@ class WriteDetectionDataset(beam.PTransform):
       raise ValueError('unknown split names %s; expected some of %s' %
                        (unknown, Splits.all))
     tf.io.gfile.makedirs(self._output_dir)
+    stale_files.remove_stale_temporaries(self._output_dir)  # killed runs
     num_shards = {s: self._shards_for(s) for s in splits}
     names = {
         s: (self._source_names

@@ -536,6 +536,7 @@ def read_image_bytes(path: str) -> Tuple[bytes, str, int, int, bool]:
     with Image.open(io.BytesIO(data)) as image:
       width, height = image.size
       if image.format in _KEPT_FORMATS and image.mode in _KEPT_MODES:
+        image.load()  # decodes: a corrupt or truncated file fails here
         return data, _KEPT_FORMATS[image.format], width, height, False
       buffer = io.BytesIO()
       image.convert('RGB').save(buffer, format='JPEG', quality=95)

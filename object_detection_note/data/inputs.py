@@ -20,12 +20,16 @@ Each element of the returned dataset is a dict keyed by
 ``H, W`` are fixed whenever the resizer allows it (fixed_shape, or
 keep_aspect_ratio with ``pad_to_max_dimension``), as TPUs and XLA need.
 
-Bad-record policy: a box with NaN coordinates, ``ymin > ymax`` or
-``xmin > xmax``, coordinates outside ``[0, 1]`` (beyond a 1e-3 tolerance), a
-class id not in the label map, or an image whose bytes are not
-JPEG/PNG/GIF/BMP stops the pipeline with ``InvalidArgumentError`` whose
-message names the record's ``source_id`` and the problem. Such a record is a
-bug of the tool that wrote it, and silently training on it would hide that.
+Bad-record policy (``data/safe_records.py``): a box with NaN coordinates,
+``ymin > ymax`` or ``xmin > xmax``, zero area, coordinates outside ``[0, 1]``
+(beyond a 1e-3 tolerance), a box or image-level class id not in the label
+map, a missing image or one that does not decode, a record that is not a
+tf.Example, or a truncated or corrupt TFRecord file stops the pipeline with
+``InvalidArgumentError`` naming the file, the record's index in it, its
+``source_id`` and the field. Such a record is a bug of the tool that wrote it,
+and silently training on it would hide that. With
+``input_reader.skip_bad_records`` such records are skipped and counted
+instead (``record_errors.SkippedRecords``).
 Hidden boxes (``image/note/hidden/*``) are never parsed here.
 """
 import functools
@@ -36,6 +40,8 @@ from object_detection_note.core.fields import InputFields
 from object_detection_note.core.fields import TfExampleFields as F
 from object_detection_note.data import label_map_util
 from object_detection_note.data import preprocessor
+from object_detection_note.data import record_errors
+from object_detection_note.data import safe_records
 from object_detection_note.data import seed_mined_mixing
 
 _BOX_TOLERANCE = 1e-3
@@ -214,10 +220,11 @@ def _glob(patterns, field):
 
 
 def _read_records(files, input_reader, is_training, input_context):
-  """Serialized records of ``files``: sharded, shuffled, repeated per
+  """``(serialized, path, index, problem)`` records of ``files``
+  (``safe_records.file_records``): sharded, shuffled, repeated per
   ``input_reader`` (shuffle, num_readers, sample_1_of_n_examples,
   shuffle_buffer_size, num_epochs) when training."""
-  dataset = tf.data.Dataset.from_tensor_slices(files)
+  dataset = safe_records.file_dataset(files)  # (path, size)
   if input_context is not None and input_context.num_input_pipelines > 1:
     dataset = dataset.shard(input_context.num_input_pipelines,
                             input_context.input_pipeline_id)
@@ -225,7 +232,7 @@ def _read_records(files, input_reader, is_training, input_context):
     dataset = dataset.shuffle(len(files), reshuffle_each_iteration=True)
   num_readers = max(1, min(input_reader.num_readers or 1, len(files)))
   dataset = dataset.interleave(
-      tf.data.TFRecordDataset, cycle_length=num_readers,
+      safe_records.file_records, cycle_length=num_readers,
       num_parallel_calls=tf.data.AUTOTUNE, deterministic=not is_training)
   if input_reader.sample_1_of_n_examples > 1:
     dataset = dataset.shard(input_reader.sample_1_of_n_examples, 0)
@@ -259,7 +266,8 @@ def _mixed_records(seed_files, input_reader, note_config, input_context):
 
 
 def build_dataset(input_reader, model_config, batch_size, is_training,
-                  train_config=None, input_context=None, note_config=None):
+                  train_config=None, input_context=None, note_config=None,
+                  skipped_records=None):
   """Builds the batched dataset described by an InputReader proto.
 
   Args:
@@ -277,6 +285,9 @@ def build_dataset(input_reader, model_config, batch_size, is_training,
       ``mined_input``, ``input_reader`` is the seed set and the mined set is
       read beside it and mixed in (``seed_mined_mixing``; weight from the
       counts or ``seed_fraction``).
+    skipped_records: ``record_errors.SkippedRecords`` that counts the bad
+      records skipped when ``input_reader.skip_bad_records`` is set (default:
+      a new one, reported in the log only).
 
   Returns:
     tf.data.Dataset of InputFields dicts (see module docstring).
@@ -297,7 +308,16 @@ def build_dataset(input_reader, model_config, batch_size, is_training,
       valid_class_ids=_valid_class_ids(input_reader, frcnn.num_classes),
       augmentation_options=(_augmentation_options(train_config)
                             if is_training else ()))
-  dataset = dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE,
-                        deterministic=not is_training)
+  valid_class_ids = transform.keywords['valid_class_ids']
+  if input_reader.skip_bad_records:
+    if skipped_records is None:
+      skipped_records = record_errors.SkippedRecords(
+          input_reader.name or 'input')
+    dataset = safe_records.guard_transform(
+        dataset, transform, valid_class_ids, skipped_records,
+        deterministic=not is_training)
+  else:
+    dataset = safe_records.checked_map(dataset, transform, valid_class_ids,
+                                       deterministic=not is_training)
   dataset = dataset.batch(batch_size, drop_remainder=is_training)
   return dataset.prefetch(tf.data.AUTOTUNE)

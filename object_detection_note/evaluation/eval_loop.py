@@ -18,15 +18,21 @@ import tensorflow as tf
 from object_detection_note.core import file_io
 from object_detection_note import inference
 from object_detection_note.builders import model_builder
+from object_detection_note.core import config_checks
 from object_detection_note.core import config_util
+from object_detection_note.core import stale_files
+from object_detection_note.core.fields import BadRecordFields
 from object_detection_note.core.fields import DetectionFields as D
 from object_detection_note.core.fields import InputFields as I
+from object_detection_note.data import bad_record_search
 from object_detection_note.data import inputs
 from object_detection_note.data import label_map_util
+from object_detection_note.data import record_errors
 from object_detection_note.evaluation import coco_evaluator
 from object_detection_note.evaluation import lvis_evaluator
 from object_detection_note.training import checkpoint_layouts
 from object_detection_note.training import checkpoints
+from object_detection_note.training import checkpoint_errors
 from object_detection_note.training import progress
 
 METRICS_FILE = 'metrics.json'
@@ -80,21 +86,30 @@ def _add_batch(evaluator, batch, detections, seen):
 
 
 def evaluate_model(model, configs, eval_index=0, max_batches=None,
-                   log_every_n=20):
+                   log_every_n=20, skipped_records=None):
   """COCO/LVIS metrics of ``model`` on ``configs['eval_input_configs'][i]``.
 
+  With ``eval_input_reader.skip_bad_records``, bad records are counted in
+  ``skipped_records`` (a ``record_errors.SkippedRecords``, default a new one).
+
   Returns:
-    dict of metric name → float, plus 'num_images'.
+    dict of metric name → float, plus 'num_images' (and 'skipped_records',
+    the count, when the reader skips bad records).
   """
   eval_input = configs['eval_input_configs'][eval_index]
   eval_config = configs['eval_config']
   num_classes = configs['model'].faster_rcnn.num_classes
   evaluator = make_evaluator(eval_config, _categories(eval_input, num_classes))
+  if eval_input.skip_bad_records and skipped_records is None:
+    skipped_records = record_errors.SkippedRecords('eval_input_reader')
   dataset = inputs.build_dataset(eval_input, configs['model'],
-                                 eval_config.batch_size or 1, False)
+                                 eval_config.batch_size or 1, False,
+                                 skipped_records=skipped_records)
   meter = progress.RateMeter()
   seen = set()
-  for step, batch in enumerate(dataset):
+  batches = bad_record_search.with_located_errors(dataset, eval_input,
+                                                  configs['model'])
+  for step, batch in enumerate(batches):
     if max_batches is not None and step >= max_batches:
       break
     detections = _detect_batch(model, batch[I.image],
@@ -104,6 +119,9 @@ def evaluate_model(model, configs, eval_index=0, max_batches=None,
       logging.info('eval %s', meter.status(len(seen), 'images'))
   metrics = evaluator.evaluate()
   metrics['num_images'] = len(seen)
+  if eval_input.skip_bad_records:
+    metrics[BadRecordFields.skipped_records] = skipped_records.count
+    skipped_records.log_summary()
   return metrics
 
 
@@ -131,27 +149,23 @@ def restore_for_eval(configs, checkpoint_path):
   model = model_builder.build(configs['model'], is_training=False,
                               note_config=configs['note'])
   inference.build_model_inputs(model, configs['model'].faster_rcnn.image_resizer)
-  if checkpoint_layouts.detect_layout(
-      dict(tf.train.list_variables(checkpoint_path))) == checkpoint_layouts.ODAPI:
+  try:
+    layout = checkpoint_layouts.detect_layout(
+        dict(tf.train.list_variables(checkpoint_path)))
+  except (IndexError, tf.errors.OpError):
+    layout = None  # unreadable: checkpoint_errors.restore names the problem
+  if layout == checkpoint_layouts.ODAPI:
     # An OD API (model zoo) checkpoint: every variable, shapes checked.
     checkpoints.restore_fine_tune(model, checkpoint_path, 'full')
     return model
-  status = tf.train.Checkpoint(model=model).restore(checkpoint_path)
-  try:
-    status.expect_partial().assert_existing_objects_matched()
-  except AssertionError as error:
-    names = [v.name for v in model.variables if v.name in str(error)]
-    raise ValueError(
-        'checkpoint %s does not fit the model of this pipeline config '
-        '(different num_classes or NOTE heads?); not in the checkpoint: %s' %
-        (checkpoint_path, ', '.join(names[:8]) or str(error)[:200])) from None
+  # CheckpointError (a ValueError) names the checkpoint and says whether it
+  # is unreadable or which variables do not fit.
+  checkpoint_errors.restore(tf.train.Checkpoint(model=model), checkpoint_path)
   return model
 
 
-def _step_of(checkpoint_path):
-  reader = tf.train.load_checkpoint(checkpoint_path)
-  key = 'global_step/.ATTRIBUTES/VARIABLE_VALUE'
-  return int(reader.get_tensor(key)) if reader.has_tensor(key) else 0
+class EvaluationError(ValueError):
+  """Evaluation could not run or evaluated nothing; names the reason."""
 
 
 def evaluate_checkpoints(pipeline_config_path, model_dir, checkpoint_dir,
@@ -168,24 +182,39 @@ def evaluate_checkpoints(pipeline_config_path, model_dir, checkpoint_dir,
                                   'evaluation' % pipeline_config_path)
   config_util.check_input_paths(configs['eval_input_config'],
                                 pipeline_config_path, 'eval_input_reader[0]')
+  config_checks.check_num_classes(
+      config_util.create_pipeline_proto_from_configs(configs),
+      pipeline_config_path, config_util.ConfigError)
   eval_dir = os.path.join(model_dir, 'eval')
+  if not tf.io.gfile.isdir(checkpoint_dir):
+    raise EvaluationError('--checkpoint_dir %s: directory not found' %
+                          checkpoint_dir)
+  stale_files.remove_stale_temporaries(eval_dir)  # of a killed earlier run
   if not timeout:
     latest = tf.train.latest_checkpoint(checkpoint_dir)
     if latest is None:
-      raise ValueError('--checkpoint_dir %s holds no checkpoint' %
-                       checkpoint_dir)
+      raise EvaluationError('--checkpoint_dir %s holds no checkpoint' %
+                            checkpoint_dir)
     paths = [latest]
   else:
     paths = tf.train.checkpoints_iterator(checkpoint_dir, timeout=timeout)
   metrics = {}
+  evaluated = 0
+  skipped = record_errors.SkippedRecords('eval_input_reader')
   for path in paths:
     start = time.monotonic()
     model = restore_for_eval(configs, path)
-    metrics = evaluate_model(model, configs)
-    step = _step_of(path)
+    metrics = evaluate_model(model, configs, skipped_records=skipped)
+    step = checkpoint_errors.read_step(path)
     write_metrics(metrics, eval_dir, step)
+    record_errors.write_report(skipped, eval_dir)
+    evaluated += 1
     logging.info('evaluated %s (step %d) in %.1fs: mAP %.4f, mAP@.50IOU %.4f',
                  path, step, time.monotonic() - start,
                  metrics['DetectionBoxes_Precision/mAP'],
                  metrics['DetectionBoxes_Precision/mAP@.50IOU'])
+  if not evaluated:
+    raise EvaluationError(
+        'no checkpoint appeared in --checkpoint_dir %s within --eval_timeout='
+        '%s seconds; nothing was evaluated' % (checkpoint_dir, timeout))
   return metrics

@@ -27,6 +27,7 @@ from absl import logging
 import tensorflow as tf
 
 from object_detection_note.core import config_util
+from object_detection_note.core import stale_files
 from object_detection_note.core.fields import ExportFields
 from object_detection_note.evaluation import eval_loop
 from object_detection_note.exporter import detection_modules
@@ -130,6 +131,8 @@ def export_inference_graph(input_type, pipeline_config, trained_checkpoint_dir,
   module, concrete_function = build_detection_module(
       input_type, pipeline_config, checkpoint_path)
   output_directory = output_directory.rstrip('/')
+  # Staging directories of a killed earlier export.
+  stale_files.remove_stale_siblings(output_directory)
   staging = '%s.tmp-%s' % (output_directory, uuid.uuid4().hex)
   tf.io.gfile.makedirs(staging)
   try:

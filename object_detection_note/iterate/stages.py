@@ -293,7 +293,8 @@ def mine_iteration(ctx, t):
       review_count=(ctx.export_review if ctx.export_review >= 0 else
                     mining.export_review),
       adaptive_threshold=(mining.adaptive_threshold if mining.HasField(
-          'adaptive_threshold') else None))
+          'adaptive_threshold') else None),
+      skip_bad_records=mining.skip_bad_records)
   finished()
   shards = sorted(tf.io.gfile.glob(beam_io.shard_pattern(
       layout.mined_prefix(ctx.model_dir, t))))

@@ -1,10 +1,17 @@
 """Box mining over an image-level set as an Apache Beam pipeline.
 
-  image-level TFRecords ──► batches ──► BestBoxesFn (detector loaded once
-  per worker; best box per image-level label) ──► mine_best (threshold θb,
-  or per-class thresholds computed from all candidates first)
+  image-level TFRecords ──► ReadValidatedRecords ──► batches ──►
+  BestBoxesFn (detector loaded once per worker; best box per image-level
+  label) ──► mine_best (threshold θb, or per-class thresholds computed from
+  all candidates first)
       ──┬─► mined records ──► WriteSortedShards
         └─► per-image stats ──► CombineGlobally ──► mining_metrics.json
+  bad records (stop, or skip and count) ──────────────────┘
+
+Every record is validated before any detection work
+(``record_validation``): a bad one stops the job naming its file, record
+and field, or, with ``skip_bad_records``, is skipped and counted in
+``mining_metrics.json`` (``skipped_records``).
 
 The detector is described by a picklable ``DetectorSpec`` and loaded in
 ``DoFn.setup``, so every worker (DirectRunner processes, Dataflow VMs, ...)
@@ -20,16 +27,20 @@ import dataclasses
 import importlib
 import os
 
+from absl import logging
 import apache_beam as beam
 import numpy as np
 import tensorflow as tf
 
 from object_detection_note.core import file_io
+from object_detection_note.core import stale_files
+from object_detection_note.core.fields import BadRecordFields
 from object_detection_note.data import beam_io
 from object_detection_note.data import tf_example_codec
 from object_detection_note.mining import box_mining
 from object_detection_note.mining import class_thresholds
 from object_detection_note.mining import mining_metrics
+from object_detection_note.mining import record_validation
 from object_detection_note.mining import review
 
 DEFAULT_SWEEP = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
@@ -83,8 +94,10 @@ def mine_best(record, best, score_threshold, id_to_name, iou_threshold=0.5,
   best_hits = mining_metrics.match_true_positives(
       best.boxes, best.classes, record.hidden_boxes, record.hidden_classes,
       iou_threshold)
+  # A zero-area box is no ground truth: training would reject the record.
   keep = class_thresholds.keep_mask(best.classes, best.scores,
-                                    score_threshold, thresholds)
+                                    score_threshold, thresholds) & (
+      best.boxes[:, 2] > best.boxes[:, 0]) & (best.boxes[:, 3] > best.boxes[:, 1])
   mined = box_mining.MinedBoxes(best.boxes[keep], best.classes[keep],
                                 best.scores[keep])
   stats = mining_metrics.MiningStats()
@@ -189,11 +202,14 @@ class _WriteMetrics(beam.DoFn):
     self._score_threshold = score_threshold
     self._id_to_name = dict(id_to_name)
 
-  def process(self, accumulator, class_score_thresholds=None):
+  def process(self, accumulator, bad_records=None,
+              class_score_thresholds=None):
     stats, sweep = accumulator
     payload = metrics_dict(stats, sweep, self._thresholds,
                            self._score_threshold, self._id_to_name,
                            class_score_thresholds)
+    if bad_records is not None:
+      payload[BadRecordFields.skipped_records] = bad_records
     file_io.write_json_atomically(self._path, payload)
     yield payload
 
@@ -203,7 +219,7 @@ def build_mining_pipeline(pipeline, input_pattern, output_prefix,
                           id_to_name, num_shards=4, batch_size=8,
                           iou_threshold=0.5, thresholds=DEFAULT_SWEEP,
                           review_dir=None, review_count=0,
-                          adaptive_threshold=None):
+                          adaptive_threshold=None, skip_bad_records=False):
   """Adds the mining transforms to ``pipeline``.
 
   Args:
@@ -223,6 +239,9 @@ def build_mining_pipeline(pipeline, input_pattern, output_prefix,
     adaptive_threshold: optional note.mining.adaptive_threshold proto (or
       any object with keep_fraction and min_score): per-class thresholds
       computed from all candidates first (``class_thresholds.adaptive``).
+    skip_bad_records: skip and count bad records (``record_validation``)
+      instead of stopping at the first; the count and the first few go to
+      the metrics as ``skipped_records``.
 
   Returns:
     PCollection with the metrics dict (one element).
@@ -232,10 +251,12 @@ def build_mining_pipeline(pipeline, input_pattern, output_prefix,
   files = sorted(set(f for p in patterns for f in tf.io.gfile.glob(p)))
   if not files:
     raise ValueError('input_tfrecord: no file matches %s' % patterns)
+  inputs = (pipeline
+            | 'ListFiles' >> beam.Create(files)
+            | 'ReadRecords' >> record_validation.ReadValidatedRecords(
+                sorted(id_to_name), skip_bad_records))
   candidates = (
-      pipeline
-      | 'ListFiles' >> beam.Create(files)
-      | 'ReadRecords' >> beam.io.ReadAllFromTFRecord()
+      inputs['records']
       | 'Batch' >> beam.BatchElements(min_batch_size=1,
                                       max_batch_size=batch_size)
       | 'Detect' >> beam.ParDo(BestBoxesFn(detector_spec)))
@@ -271,27 +292,42 @@ def build_mining_pipeline(pipeline, input_pattern, output_prefix,
        | 'WriteMined' >> beam_io.WriteSortedShards(output_prefix, num_shards))
   return (results
           | 'CombineStats' >> beam.CombineGlobally(_StatsCombineFn(thresholds))
-          | 'WriteMetrics' >> beam.ParDo(_WriteMetrics(
-              metrics_path, tuple(thresholds), score_threshold, id_to_name),
-                                         **metrics_kwargs))
+          | 'WriteMetrics' >> beam.ParDo(
+              _WriteMetrics(metrics_path, tuple(thresholds), score_threshold,
+                            id_to_name),
+              bad_records=beam.pvalue.AsSingleton(inputs['report']),
+              **metrics_kwargs))
 
 
 def run_mining(input_pattern, output_dir, detector_spec, score_threshold,
                id_to_name, pipeline_options=None, num_shards=4, batch_size=8,
                iou_threshold=0.5, thresholds=DEFAULT_SWEEP,
                output_name='mined.tfrecord', review_dir=None, review_count=0,
-               adaptive_threshold=None):
+               adaptive_threshold=None, skip_bad_records=False):
   """Runs the pipeline to completion; returns the metrics dict.
 
   Writes ``<output_dir>/<output_name>-*`` and ``<output_dir>/mining_metrics.json``.
   """
   tf.io.gfile.makedirs(output_dir)
+  # Partial shards and Beam's temporary directory of a killed earlier run.
+  stale_files.remove_stale_temporaries(output_dir)
   metrics_path = os.path.join(output_dir, METRICS_FILE)
   options = pipeline_options or beam_io.pipeline_options([])
-  with beam.Pipeline(options=options) as pipeline:
+  pipeline = beam.Pipeline(options=options)
+  with stale_files.tracking_beam_tempdir(pipeline, output_dir), pipeline:
     build_mining_pipeline(pipeline, input_pattern,
                           os.path.join(output_dir, output_name), metrics_path,
                           detector_spec, score_threshold, id_to_name,
                           num_shards, batch_size, iou_threshold, thresholds,
-                          review_dir, review_count, adaptive_threshold)
-  return file_io.read_json(metrics_path)
+                          review_dir, review_count, adaptive_threshold,
+                          skip_bad_records)
+  metrics = file_io.read_json(metrics_path)
+  report = metrics.get(BadRecordFields.skipped_records)
+  if report and report[BadRecordFields.count]:
+    logging.warning('mining skipped %d bad record(s); first: %s',
+                    report[BadRecordFields.count], '; '.join(
+                        '%s #%d: %s' % (e[BadRecordFields.file],
+                                        e[BadRecordFields.record],
+                                        e[BadRecordFields.problem])
+                        for e in report[BadRecordFields.first][:3]))
+  return metrics

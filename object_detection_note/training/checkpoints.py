@@ -27,6 +27,7 @@ from absl import logging
 import tensorflow as tf
 
 from object_detection_note.training import checkpoint_layouts
+from object_detection_note.training import checkpoint_errors
 
 FINE_TUNE_TYPES = ('classification', 'detection', 'full')
 _BOOKKEEPING_PREFIXES = ('optimizer/', 'global_step/', 'save_counter/',
@@ -133,8 +134,12 @@ def _detection_layout(path):
   """(reader, layout) of a detection checkpoint; layout None otherwise."""
   if not tf.io.gfile.exists(path + '.index'):
     return None, None
-  reader = tf.train.load_checkpoint(path)
-  keys = reader.get_variable_to_shape_map().keys()
+  try:
+    reader = tf.train.load_checkpoint(path)
+    keys = reader.get_variable_to_shape_map().keys()
+  except (IndexError, tf.errors.OpError) as error:
+    raise checkpoint_errors.explain(
+        error, None, path, 'train_config.fine_tune_checkpoint') from None
   return reader, checkpoint_layouts.detect_layout(keys)
 
 
@@ -215,7 +220,8 @@ def restore_or_initialize(trainer, model_dir, train_config, max_to_keep=7,
   manager = tf.train.CheckpointManager(checkpoint, model_dir,
                                        max_to_keep=max_to_keep)
   if manager.latest_checkpoint:
-    checkpoint.restore(manager.latest_checkpoint).expect_partial()
+    checkpoint_errors.restore(checkpoint, manager.latest_checkpoint,
+                              'checkpoint of model_dir', assert_matched=False)
     logging.info('resumed %s at step %d', manager.latest_checkpoint,
                  int(trainer.global_step.numpy()))
   elif train_config.fine_tune_checkpoint:

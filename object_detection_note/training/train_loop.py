@@ -16,11 +16,15 @@ import tensorflow as tf
 
 from object_detection_note.builders import model_builder
 from object_detection_note.builders import optimizer_builder
+from object_detection_note.core import config_checks
 from object_detection_note.core import config_util
+from object_detection_note.core import stale_files
 from object_detection_note.core.fields import LossKeys
 from object_detection_note.core.fields import SummaryKeys
 from object_detection_note import inference
+from object_detection_note.data import bad_record_search
 from object_detection_note.data import inputs
+from object_detection_note.data import record_errors
 from object_detection_note.evaluation import eval_loop
 from object_detection_note.training import checkpoints
 from object_detection_note.training import progress
@@ -101,6 +105,8 @@ class Trainer:
       self.optimizer, self.learning_rate = optimizer_builder.build(
           train_config.optimizer)
     self._clip_norm = train_config.gradient_clipping_by_norm
+    # Bad records skipped by the input (train_input_reader.skip_bad_records).
+    self.skipped_records = record_errors.SkippedRecords('train_input_reader')
     # Only the forward and backward pass is compiled: a nested tf.function
     # must not hold the cross-replica gradient sum of apply_gradients.
     self._gradients_fn = (
@@ -159,11 +165,10 @@ class Trainer:
     per_replica = train_config.batch_size // replicas
 
     def dataset_fn(input_context):
-      return inputs.build_dataset(input_config, self._configs['model'],
-                                  per_replica, True, train_config,
-                                  input_context,
-                                  self._configs.get('note')).map(
-                                      _without_strings)
+      return inputs.build_dataset(
+          input_config, self._configs['model'], per_replica, True,
+          train_config, input_context, self._configs.get('note'),
+          self.skipped_records).map(_without_strings)
     return self._strategy.distribute_datasets_from_function(dataset_fn)
 
 
@@ -184,6 +189,9 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
                                                        config_override)
   config_util.check_input_paths(configs['train_input_config'],
                                 pipeline_config_path, 'train_input_reader')
+  config_checks.check_pipeline(
+      config_util.create_pipeline_proto_from_configs(configs),
+      pipeline_config_path, config_util.ConfigError)
   strategy = strategy or tf.distribute.get_strategy()
   trainer = Trainer(configs, strategy, jit_compile, source_model)
   total_steps = int(num_train_steps or configs['train_config'].num_steps)
@@ -191,6 +199,8 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
     raise ValueError('%s: set train_config.num_steps or --num_train_steps' %
                      pipeline_config_path)
   tf.io.gfile.makedirs(model_dir)
+  # Half-written files and checkpoint saves of a killed earlier run.
+  stale_files.remove_stale_temporaries(model_dir)
   manager = checkpoints.restore_or_initialize(
       trainer, model_dir, configs['train_config'], checkpoint_max_to_keep)
   config_util.save_pipeline_config(
@@ -211,11 +221,15 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
   def save(step):
     check_finite_variables(step, trainer.model.variables)
     manager.save(checkpoint_number=step)
+    record_errors.write_report(trainer.skipped_records, model_dir)
     return step
 
   logging.info('training %s from step %d to %d', model_dir, step, total_steps)
   with writer.as_default():
-    for batch in trainer.dataset():
+    for batch in bad_record_search.with_located_errors(
+        trainer.dataset(), bad_record_search.readers_of(
+            configs['train_input_config'], configs.get('note')),
+        configs['model']):
       losses = trainer.distributed_step(batch)
       step = int(trainer.global_step.numpy())
       values = {k: float(v) for k, v in losses.items()}
