@@ -14,13 +14,25 @@ until --eval_timeout seconds pass without a new checkpoint):
 Distribution: --use_tpu/--tpu_name → TPUStrategy; --num_workers > 1 →
 MultiWorkerMirroredStrategy; otherwise MirroredStrategy over the local GPUs
 (or the default strategy on a CPU-only machine).
+
+Multi-worker: start the same command on every worker, each with its own
+TF_CONFIG (cluster + task) and one shared --model_dir; the chief (worker 0)
+writes checkpoints, summaries and pipeline.config there, the others into
+temporary per-worker directories that are removed when training ends:
+  TF_CONFIG='{"cluster": {"worker": ["host0:2222", "host1:2222"]},
+              "task": {"type": "worker", "index": 0}}' \
+  python -m object_detection_note.model_main_tf2 --num_workers=2 ...
+
+Distillation: a config whose note block asks for it trains with the source
+detector S of note.source_detector (pipeline_config_path, checkpoint_dir);
+if S cannot be built the run stops with an error naming the field.
 """
 from absl import app
 from absl import flags
 from absl import logging
-import tensorflow as tf
 
 from object_detection_note.evaluation import eval_loop
+from object_detection_note.training import distribute_util
 from object_detection_note.training import train_loop
 
 flags.DEFINE_string('pipeline_config_path', None, 'Path to pipeline config.')
@@ -50,20 +62,6 @@ flags.DEFINE_multi_string('config_override', None, 'Text proto merged on top '
                           '"train_config { batch_size: 2 }".')
 
 
-def choose_strategy(use_tpu, tpu_name, num_workers):
-  """The OD API's choice of tf.distribute strategy."""
-  if use_tpu:
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu_name)
-    tf.config.experimental_connect_to_cluster(resolver)
-    tf.tpu.experimental.initialize_tpu_system(resolver)
-    return tf.distribute.TPUStrategy(resolver)
-  if num_workers > 1:
-    return tf.distribute.MultiWorkerMirroredStrategy()
-  if tf.config.list_physical_devices('GPU'):
-    return tf.distribute.MirroredStrategy()
-  return tf.distribute.get_strategy()
-
-
 def main(unused_argv):
   flags.mark_flag_as_required('pipeline_config_path')
   flags.mark_flag_as_required('model_dir')
@@ -77,7 +75,7 @@ def main(unused_argv):
         flags.FLAGS.checkpoint_dir, timeout=flags.FLAGS.eval_timeout,
         config_override=override or None)
     return
-  strategy = choose_strategy(flags.FLAGS.use_tpu, flags.FLAGS.tpu_name,
+  strategy = distribute_util.choose_strategy(flags.FLAGS.use_tpu, flags.FLAGS.tpu_name,
                              flags.FLAGS.num_workers)
   result = train_loop.train_loop(
       flags.FLAGS.pipeline_config_path, flags.FLAGS.model_dir,

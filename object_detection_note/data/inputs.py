@@ -222,7 +222,9 @@ def build_dataset(input_reader, model_config, batch_size, is_training,
       so every batch has a static shape.
     train_config: TrainConfig proto for data_augmentation_options.
     input_context: optional tf.distribute.InputContext; the files are sharded
-      across input pipelines.
+      across input pipelines, or, with fewer files than pipelines, the
+      records (every pipeline reads all files in one fixed order and keeps
+      every n-th record, like AutoShardPolicy.DATA).
 
   Returns:
     tf.data.Dataset of InputFields dicts (see module docstring).
@@ -234,15 +236,19 @@ def build_dataset(input_reader, model_config, batch_size, is_training,
     raise ValueError('input_reader.tf_record_input_reader.input_path: no file '
                      'matches %s' % patterns)
   dataset = tf.data.Dataset.from_tensor_slices(files)
-  if input_context is not None and input_context.num_input_pipelines > 1:
-    dataset = dataset.shard(input_context.num_input_pipelines,
-                            input_context.input_pipeline_id)
-  if is_training and input_reader.shuffle:
+  pipelines = input_context.num_input_pipelines if input_context else 1
+  shard_records = pipelines > 1 and len(files) < pipelines
+  if pipelines > 1 and not shard_records:
+    dataset = dataset.shard(pipelines, input_context.input_pipeline_id)
+  if is_training and input_reader.shuffle and not shard_records:
     dataset = dataset.shuffle(len(files), reshuffle_each_iteration=True)
   num_readers = max(1, min(input_reader.num_readers or 1, len(files)))
   dataset = dataset.interleave(
       tf.data.TFRecordDataset, cycle_length=num_readers,
-      num_parallel_calls=tf.data.AUTOTUNE, deterministic=not is_training)
+      num_parallel_calls=tf.data.AUTOTUNE,
+      deterministic=shard_records or not is_training)
+  if shard_records:
+    dataset = dataset.shard(pipelines, input_context.input_pipeline_id)
   if input_reader.sample_1_of_n_examples > 1:
     dataset = dataset.shard(input_reader.sample_1_of_n_examples, 0)
   if is_training:

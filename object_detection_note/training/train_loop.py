@@ -23,7 +23,9 @@ from object_detection_note import inference
 from object_detection_note.data import inputs
 from object_detection_note.evaluation import eval_loop
 from object_detection_note.training import checkpoints
+from object_detection_note.training import distribute_util
 from object_detection_note.training import progress
+from object_detection_note.training import source_model as source_model_lib
 
 
 class NonFiniteLossError(RuntimeError):
@@ -175,6 +177,15 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
   With ``eval_every_n > 0`` the model is also evaluated in-process on the
   first eval input every n steps and at the end (``<model_dir>/eval``).
 
+  When the config asks for distillation (``note.distillation``) and no
+  ``source_model`` is given, S is restored from ``note.source_detector``; if
+  it cannot be, ``config_util.ConfigError`` names the missing field.
+
+  Under a multi-worker strategy every worker calls this with the same
+  ``model_dir``: the chief writes checkpoints, summaries, evaluations and
+  pipeline.config there; the others save into a temporary per-worker
+  directory (``distribute_util``) that is removed at the end.
+
   Returns:
     dict of the last step's loss values (python floats), plus 'step'.
   """
@@ -183,24 +194,31 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
   config_util.check_input_paths(configs['train_input_config'],
                                 pipeline_config_path, 'train_input_reader')
   strategy = strategy or tf.distribute.get_strategy()
+  if source_model is None:
+    source_model = source_model_lib.load_for_training(
+        configs, pipeline_config_path, strategy)
   trainer = Trainer(configs, strategy, jit_compile, source_model)
   total_steps = int(num_train_steps or configs['train_config'].num_steps)
   if total_steps <= 0:
     raise ValueError('%s: set train_config.num_steps or --num_train_steps' %
                      pipeline_config_path)
   tf.io.gfile.makedirs(model_dir)
+  chief = distribute_util.is_chief(strategy)
   manager = checkpoints.restore_or_initialize(
-      trainer, model_dir, configs['train_config'], checkpoint_max_to_keep)
-  config_util.save_pipeline_config(
-      config_util.create_pipeline_proto_from_configs(configs), model_dir)
+      trainer, model_dir, configs['train_config'], checkpoint_max_to_keep,
+      save_dir=distribute_util.checkpoint_dir(strategy, model_dir))
+  if chief:
+    config_util.save_pipeline_config(
+        config_util.create_pipeline_proto_from_configs(configs), model_dir)
   step = int(trainer.global_step.numpy())
   if step >= total_steps:
     logging.info('model_dir %s is already at step %d >= %d: nothing to do',
                  model_dir, step, total_steps)
+    distribute_util.remove_worker_dir(strategy, model_dir)
     return {'step': step}
   log_every_n = log_every_n or max(1, min(100, checkpoint_every_n))
   writer = (tf.summary.create_file_writer(model_dir + '/train')
-            if record_summaries else tf.summary.create_noop_writer())
+            if record_summaries and chief else tf.summary.create_noop_writer())
   meter = progress.RateMeter(total=total_steps)
   meter.reset(step)
   values = {}
@@ -230,7 +248,8 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
                      values[LossKeys.total])
       if step % checkpoint_every_n == 0 or step >= total_steps:
         saved_step = save(step)
-      if eval_every_n and (step % eval_every_n == 0 or step >= total_steps):
+      if chief and eval_every_n and (step % eval_every_n == 0 or
+                                     step >= total_steps):
         metrics = eval_loop.evaluate_model(trainer.model, configs)
         eval_loop.write_metrics(metrics, model_dir + '/eval', step)
         logging.info('step %d: mAP %.4f', step,
@@ -244,5 +263,6 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
     if step > saved_step:
       save(step)
   writer.flush()
+  distribute_util.remove_worker_dir(strategy, model_dir)
   values['step'] = step
   return values
