@@ -23,12 +23,23 @@ from object_detection_note.core import file_io
 DEFAULT_LOCAL_RUNNER = 'FnApiRunner'
 
 
+# Runners Beam does not know by short name: short name → class path.
+RUNNER_PATHS = {
+    'DaskRunner': 'apache_beam.runners.dask.dask_runner.DaskRunner',
+}
+
+
 def pipeline_options(beam_argv) -> PipelineOptions:
-  """Beam options from command-line leftovers; local runner by default."""
+  """Beam options from command-line leftovers; local runner by default.
+
+  ``--runner=DaskRunner`` (``pip install '.[dask]'``) is accepted as a short
+  name for Beam's Dask runner.
+  """
   options = PipelineOptions(list(beam_argv))
   standard = options.view_as(StandardOptions)
   if not standard.runner:
     standard.runner = DEFAULT_LOCAL_RUNNER
+  standard.runner = RUNNER_PATHS.get(standard.runner, standard.runner)
   return options
 
 

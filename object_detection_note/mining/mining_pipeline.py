@@ -1,9 +1,16 @@
 """Box mining over an image-level set as an Apache Beam pipeline.
 
-  image-level TFRecords ──► batches ──► MineBoxesFn (detector loaded once per
-  worker, M applied per image) ──┬─► mined records ──► WriteSortedShards
-                                 └─► per-image stats ──► CombineGlobally ──►
-                                     mining_metrics.json
+  image-level TFRecords ──► batches ─┬─► Reshuffle ──► MineBoxesFn (detector
+                                    │    loaded once per worker, M per image)
+                                    │     ├─► mined records ─► WriteSortedShards ─┐
+                                    │     └─► per-image stats ─► CombineGlobally ─┤
+                                    └─► Count (images read) ─────────────────────┴─►
+      check counts, write mining_metrics.json
+
+The last step gathers every branch: it fails with ``MiningCountError`` when
+the processed image count differs from the input count or the shards do not
+hold every mined record, and ``run_mining`` fails when the runner ended
+without writing the metrics or the shards on disk differ from those written.
 
 The detector is described by a picklable ``DetectorSpec`` and loaded in
 ``DoFn.setup``, so every worker (DirectRunner processes, Dataflow VMs, ...)
@@ -89,6 +96,28 @@ def mine_record(record, detections, score_threshold, id_to_name,
                       best_hits, candidates)
 
 
+class _ReadBatches(beam.DoFn):
+  """TFRecord file → lists of at most ``batch_size`` serialized records.
+
+  Batches are emitted as the file is read (one batch in memory), never from
+  ``finish_bundle``: some runners (Beam's DaskRunner) drop what a DoFn emits
+  there, which with ``beam.BatchElements`` loses each bundle's last batch.
+  """
+
+  def __init__(self, batch_size):
+    self._batch_size = max(1, int(batch_size))
+
+  def process(self, path):
+    batch = []
+    for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
+      batch.append(record)
+      if len(batch) == self._batch_size:
+        yield batch
+        batch = []
+    if batch:
+      yield batch
+
+
 class MineBoxesFn(beam.DoFn):
   """Batch of serialized image-level records → MiningResult per record."""
 
@@ -153,18 +182,54 @@ def metrics_dict(stats, sweep, thresholds, score_threshold, id_to_name):
   return summary
 
 
-class _WriteMetrics(beam.DoFn):
+class MiningCountError(RuntimeError):
+  """Mining lost or duplicated images or mined records (e.g. a faulty runner)."""
 
-  def __init__(self, path, thresholds, score_threshold, id_to_name):
+
+# Tags of the outcomes gathered by the last step of the pipeline.
+_INPUT, _STATS, _SHARD, _REVIEW = 'input', 'stats', 'shard', 'review'
+
+
+class _CheckAndWriteMetrics(beam.DoFn):
+  """Gathers every outcome, checks the counts, writes mining_metrics.json.
+
+  Input: one list of tagged outcomes: ``(_INPUT, images read)``,
+  ``(_STATS, accumulator)``, ``(_SHARD, (file name, records))`` per shard,
+  ``(_REVIEW, rows)``. Being the only sink that depends on every branch, it
+  also makes runners that compute only the last transform's ancestors run the
+  whole pipeline.
+  """
+
+  def __init__(self, path, thresholds, score_threshold, id_to_name,
+               num_shards):
     self._path = path
     self._thresholds = thresholds
     self._score_threshold = score_threshold
     self._id_to_name = dict(id_to_name)
+    self._num_shards = num_shards
 
-  def process(self, accumulator):
-    stats, sweep = accumulator
+  def process(self, outcomes):
+    by_tag = {}
+    for tag, value in outcomes:
+      by_tag.setdefault(tag, []).append(value)
+    [input_images] = by_tag.get(_INPUT, [0])
+    [(stats, sweep)] = by_tag[_STATS]
+    shards = dict(by_tag.get(_SHARD, []))
+    if stats.images != input_images:
+      raise MiningCountError(
+          'mining processed %d images but read %d from the input' %
+          (stats.images, input_images))
+    written = sum(shards.values())
+    if len(shards) != self._num_shards or written != stats.images_with_boxes:
+      raise MiningCountError(
+          'mining wrote %d records in %d shards, expected %d records (images '
+          'with a mined box) in %d shards' % (written, len(shards),
+                                             stats.images_with_boxes,
+                                             self._num_shards))
     payload = metrics_dict(stats, sweep, self._thresholds,
                            self._score_threshold, self._id_to_name)
+    payload['input_images'] = int(input_images)
+    payload['shards'] = {name: int(n) for name, n in sorted(shards.items())}
     file_io.write_json_atomically(self._path, payload)
     yield payload
 
@@ -196,30 +261,45 @@ def build_mining_pipeline(pipeline, input_pattern, output_prefix,
   files = sorted(tf.io.gfile.glob(input_pattern))
   if not files:
     raise ValueError('input_tfrecord: no file matches %s' % input_pattern)
-  results = (
+  batches = (
       pipeline
       | 'ListFiles' >> beam.Create(files)
-      | 'ReadRecords' >> beam.io.ReadAllFromTFRecord()
-      | 'Batch' >> beam.BatchElements(min_batch_size=1,
-                                      max_batch_size=batch_size)
+      | 'ReadBatches' >> beam.ParDo(_ReadBatches(batch_size)))
+  outcomes = [batches
+              | 'CountInput' >> beam.Map(len)
+              | 'SumInput' >> beam.CombineGlobally(sum)
+              | 'TagInput' >> beam.Map(lambda n: (_INPUT, n))]
+  results = (
+      batches
+      | 'Spread' >> beam.Reshuffle()
       | 'Mine' >> beam.ParDo(MineBoxesFn(detector_spec, score_threshold,
                                          id_to_name, iou_threshold,
                                          review_count > 0)))
   if review_count > 0:
-    _ = (results
-         | 'ReviewCandidates' >> beam.FlatMap(lambda r: r.review_candidates)
-         | 'MostUncertain' >> beam.combiners.Top.Of(review_count,
-                                                    key=lambda sc: sc[0])
-         | 'WriteReview' >> beam.Map(
-             lambda top: review.write_review(review_dir, top)))
-  _ = (results
-       | 'KeepMined' >> beam.Filter(lambda r: bool(r.serialized))
-       | 'Key' >> beam.Map(lambda r: (r.source_id, r.serialized))
-       | 'WriteMined' >> beam_io.WriteSortedShards(output_prefix, num_shards))
-  return (results
-          | 'CombineStats' >> beam.CombineGlobally(_StatsCombineFn(thresholds))
-          | 'WriteMetrics' >> beam.ParDo(_WriteMetrics(
-              metrics_path, tuple(thresholds), score_threshold, id_to_name)))
+    outcomes.append(
+        results
+        | 'ReviewCandidates' >> beam.FlatMap(lambda r: r.review_candidates)
+        | 'MostUncertain' >> beam.combiners.Top.Of(review_count,
+                                                   key=lambda sc: sc[0])
+        | 'WriteReview' >> beam.Map(
+            lambda top: (_REVIEW, len(review.write_review(review_dir, top)))))
+  outcomes.append(
+      results
+      | 'KeepMined' >> beam.Filter(lambda r: bool(r.serialized))
+      | 'Key' >> beam.Map(lambda r: (r.source_id, r.serialized))
+      | 'WriteMined' >> beam_io.WriteSortedShards(output_prefix, num_shards)
+      | 'TagShards' >> beam.MapTuple(
+          lambda path, n: (_SHARD, (os.path.basename(path), n))))
+  outcomes.append(
+      results
+      | 'CombineStats' >> beam.CombineGlobally(_StatsCombineFn(thresholds))
+      | 'TagStats' >> beam.Map(lambda accumulator: (_STATS, accumulator)))
+  return (outcomes
+          | 'FlattenOutcomes' >> beam.Flatten()
+          | 'Gather' >> beam.combiners.ToList()
+          | 'CheckAndWriteMetrics' >> beam.ParDo(_CheckAndWriteMetrics(
+              metrics_path, tuple(thresholds), score_threshold, id_to_name,
+              num_shards)))
 
 
 def run_mining(input_pattern, output_dir, detector_spec, score_threshold,
@@ -232,6 +312,8 @@ def run_mining(input_pattern, output_dir, detector_spec, score_threshold,
   """
   tf.io.gfile.makedirs(output_dir)
   metrics_path = os.path.join(output_dir, METRICS_FILE)
+  if tf.io.gfile.exists(metrics_path):  # a previous, interrupted run's
+    tf.io.gfile.remove(metrics_path)
   options = pipeline_options or beam_io.pipeline_options([])
   with beam.Pipeline(options=options) as pipeline:
     build_mining_pipeline(pipeline, input_pattern,
@@ -239,4 +321,16 @@ def run_mining(input_pattern, output_dir, detector_spec, score_threshold,
                           detector_spec, score_threshold, id_to_name,
                           num_shards, batch_size, iou_threshold, thresholds,
                           review_dir, review_count)
-  return file_io.read_json(metrics_path)
+  metrics = file_io.read_json(metrics_path)
+  if metrics is None:
+    raise MiningCountError('the Beam runner finished without writing %s: '
+                           'the pipeline did not run to its end' %
+                           metrics_path)
+  prefix = os.path.join(output_dir, output_name)
+  found = {os.path.basename(p) for p in tf.io.gfile.glob(
+      beam_io.shard_pattern(prefix))}
+  if found != set(metrics['shards']):
+    raise MiningCountError('mined shards on disk %s differ from those the '
+                           'pipeline wrote %s' % (sorted(found),
+                                                  sorted(metrics['shards'])))
+  return metrics
