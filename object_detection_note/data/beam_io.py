@@ -10,9 +10,12 @@ or the number of workers; a killed job leaves no partial shard behind.
 Shards are named like the OD API's tools: ``<prefix>-00000-of-00004``.
 """
 import hashlib
+import os
 
+from absl import logging
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import SetupOptions
 from apache_beam.options.pipeline_options import StandardOptions
 import tensorflow as tf
 
@@ -22,6 +25,10 @@ from object_detection_note.core import file_io
 # in-process FnApiRunner (DirectRunner's own fallback) never downloads.
 DEFAULT_LOCAL_RUNNER = 'FnApiRunner'
 
+
+# Runners whose workers are other machines: they need the project shipped
+# (``--setup_file``), which ``pipeline_options`` sets when the user did not.
+REMOTE_RUNNERS = ('DataflowRunner', 'TestDataflowRunner')
 
 # Runners Beam does not know by short name: short name → class path.
 RUNNER_PATHS = {
@@ -40,7 +47,28 @@ def pipeline_options(beam_argv) -> PipelineOptions:
   if not standard.runner:
     standard.runner = DEFAULT_LOCAL_RUNNER
   standard.runner = RUNNER_PATHS.get(standard.runner, standard.runner)
+  setup = options.view_as(SetupOptions)
+  if (standard.runner.split('.')[-1] in REMOTE_RUNNERS and
+      not setup.setup_file and not setup.requirements_file):
+    setup.setup_file = project_setup_file()
+    if setup.setup_file:
+      logging.info('shipping the project to %s workers with --setup_file=%s',
+                   standard.runner, setup.setup_file)
+    else:
+      logging.warning(
+          '%s workers need the object_detection_note package: pass '
+          '--setup_file=<checkout>/setup.py, --requirements_file or '
+          '--sdk_container_image (no setup.py beside this installation)',
+          standard.runner)
   return options
+
+
+def project_setup_file():
+  """The project's setup.py (source checkout / editable install), or None."""
+  root = os.path.dirname(os.path.dirname(os.path.dirname(
+      os.path.abspath(__file__))))
+  path = os.path.join(root, 'setup.py')
+  return path if os.path.isfile(path) else None
 
 
 def shard_path(prefix: str, index: int, num_shards: int) -> str:

@@ -1,5 +1,9 @@
 """Deterministic, atomic sharded output of WriteSortedShards."""
+import os
+
 import apache_beam as beam
+from apache_beam.options.pipeline_options import SetupOptions
+from apache_beam.options.pipeline_options import StandardOptions
 import tensorflow as tf
 
 from object_detection_note.data import beam_io
@@ -51,3 +55,20 @@ def test_atomic_writer_works_on_ram_filesystem():
   assert beam_io.write_tfrecord_atomically(path, [b'a', b'b']) == 2
   assert list(tf.data.TFRecordDataset(path).as_numpy_iterator()) == [b'a', b'b']
   assert tf.io.gfile.glob('ram://beam_io_test/*') == [path]
+
+
+def test_remote_runner_ships_the_project():
+  root = os.path.dirname(os.path.dirname(os.path.dirname(
+      os.path.abspath(__file__))))
+  remote = beam_io.pipeline_options(['--runner=DataflowRunner'])
+  assert remote.view_as(SetupOptions).setup_file == os.path.join(root,
+                                                                  'setup.py')
+  own = beam_io.pipeline_options(['--runner=DataflowRunner',
+                                  '--requirements_file=req.txt'])
+  assert own.view_as(SetupOptions).setup_file is None
+  local = beam_io.pipeline_options([])
+  assert local.view_as(SetupOptions).setup_file is None
+  assert local.view_as(StandardOptions).runner == 'FnApiRunner'
+  dask = beam_io.pipeline_options(['--runner=DaskRunner'])
+  assert dask.view_as(StandardOptions).runner == (
+      'apache_beam.runners.dask.dask_runner.DaskRunner')
