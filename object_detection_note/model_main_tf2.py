@@ -55,6 +55,10 @@ flags.DEFINE_integer('checkpoint_every_n', 1000, 'Steps between checkpoints.')
 flags.DEFINE_integer('checkpoint_max_to_keep', 7, 'Checkpoints to keep.')
 flags.DEFINE_boolean('record_summaries', True, 'Write TensorBoard summaries.')
 flags.DEFINE_boolean('jit_compile', False, 'Compile the train step with XLA.')
+flags.DEFINE_integer('steps_per_loop', 1, 'Training steps per call of the '
+                     'compiled function (one host round trip per call; > 1 '
+                     'keeps TPUs busy). Calls end at logging, checkpoint '
+                     'and evaluation steps.')
 flags.DEFINE_integer('eval_every_n', 0, 'If > 0, evaluate in-process every n '
                      'steps during training (and at the end).')
 flags.DEFINE_multi_string('config_override', None, 'Text proto merged on top '
@@ -84,7 +88,8 @@ def main(unused_argv):
       checkpoint_max_to_keep=flags.FLAGS.checkpoint_max_to_keep,
       record_summaries=flags.FLAGS.record_summaries, strategy=strategy,
       jit_compile=flags.FLAGS.jit_compile, config_override=override or None,
-      eval_every_n=flags.FLAGS.eval_every_n)
+      eval_every_n=flags.FLAGS.eval_every_n,
+      steps_per_loop=flags.FLAGS.steps_per_loop)
   logging.info('training finished at step %d', result['step'])
 
 

@@ -137,12 +137,29 @@ class Trainer:
          if g is not None])
     return losses
 
-  @tf.function
-  def distributed_step(self, batch):
+  def _step(self, batch):
     per_replica = self._strategy.run(self._replica_step, args=(batch,))
     losses = {k: self._strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
               for k, v in per_replica.items()}
     self.global_step.assign_add(1)
+    return losses
+
+  @tf.function
+  def distributed_step(self, batch):
+    """One training step on a distributed batch; returns the mean losses."""
+    return self._step(batch)
+
+  @tf.function
+  def distributed_steps(self, iterator, num_steps):
+    """``num_steps`` (an int32 tensor ≥ 1) steps in one call, no host trip.
+
+    Batches come from ``iterator`` (of ``dataset()``) inside the function, so
+    one call runs N steps on the device (the TPU pattern); returns the last
+    step's mean losses. One trace serves every ``num_steps``.
+    """
+    losses = self._step(next(iterator))
+    for _ in tf.range(num_steps - 1):
+      losses = self._step(next(iterator))
     return losses
 
   def dataset(self, input_config=None):
@@ -167,12 +184,27 @@ class Trainer:
     return self._strategy.distribute_datasets_from_function(dataset_fn)
 
 
+def steps_until_host(step, total_steps, steps_per_loop, every):
+  """Steps the next device call may run from ``step``.
+
+  At most ``steps_per_loop``, and ending on the next multiple of any period
+  in ``every`` (logging, checkpoints, evaluation) or at ``total_steps``.
+  """
+  stop = min([total_steps] + [(step // n + 1) * n for n in every])
+  return max(1, min(steps_per_loop, stop - step))
+
+
 def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
                checkpoint_every_n=1000, checkpoint_max_to_keep=7,
                record_summaries=True, strategy=None, jit_compile=False,
                config_override=None, log_every_n=None, source_model=None,
-               eval_every_n=0):
+               eval_every_n=0, steps_per_loop=1):
   """Trains until ``num_train_steps`` (or train_config.num_steps) are done.
+
+  With ``steps_per_loop > 1`` each call of the compiled function runs up to
+  that many steps (``Trainer.distributed_steps``), stopping at every step
+  where the host must log, checkpoint or evaluate; the non-finite loss check
+  then sees the last step of each call.
 
   With ``eval_every_n > 0`` the model is also evaluated in-process on the
   first eval input every n steps and at the end (``<model_dir>/eval``).
@@ -230,9 +262,19 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
     return step
 
   logging.info('training %s from step %d to %d', model_dir, step, total_steps)
+  every = [n for n in (log_every_n, checkpoint_every_n, eval_every_n) if n]
+  iterator = iter(trainer.dataset())
   with writer.as_default():
-    for batch in trainer.dataset():
-      losses = trainer.distributed_step(batch)
+    while step < total_steps:
+      try:
+        if steps_per_loop > 1:
+          count = steps_until_host(step, total_steps, steps_per_loop, every)
+          losses = trainer.distributed_steps(iterator, tf.constant(count))
+        else:
+          losses = trainer.distributed_step(next(iterator))
+      except (StopIteration, tf.errors.OutOfRangeError):
+        step = int(trainer.global_step.numpy())
+        break
       step = int(trainer.global_step.numpy())
       values = {k: float(v) for k, v in losses.items()}
       check_finite(step, values)
