@@ -31,7 +31,7 @@ DEFAULT_LOCAL_RUNNER = 'FnApiRunner'
 
 # Runs (sorted temporary files) per shard: bounds a worker's memory to about
 # 1/DEFAULT_RUNS_PER_SHARD of a shard.
-DEFAULT_RUNS_PER_SHARD = 16
+DEFAULT_RUNS_PER_SHARD = 64
 
 # Runners whose workers are other machines: they need the project shipped
 # (``--setup_file``), which ``pipeline_options`` sets when the user did not.
