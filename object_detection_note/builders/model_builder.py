@@ -37,7 +37,9 @@ def note_switches(note_config, distill):
       det_cls_a=note_config.det_cls_a,
       mask_mined_background=(note_config.det_cls_a and
                              note_config.mask_mined_background),
-      distillation_loss_weight=weight)
+      distillation_loss_weight=weight,
+      normalize_by_unmasked=(note_config.masked_loss_normalizer ==
+                             note_config.UNMASKED))
 
 
 def build_params(frcnn, note_config=None, num_source_classes=0):

@@ -35,6 +35,7 @@ import tensorflow as tf
 from object_detection_note.core.fields import InputFields
 from object_detection_note.core.fields import TfExampleFields as F
 from object_detection_note.data import label_map_util
+from object_detection_note.data import seed_mined_mixing
 
 _BOX_TOLERANCE = 1e-3
 _IMAGE_MAGIC = (b'\xff\xd8\xff', b'\x89PNG', b'GIF8', b'BM')
@@ -208,33 +209,17 @@ def _valid_class_ids(input_reader, num_classes):
   return tf.constant(ids, tf.int32)
 
 
-def build_dataset(input_reader, model_config, batch_size, is_training,
-                  train_config=None, input_context=None):
-  """Builds the batched dataset described by an InputReader proto.
-
-  Args:
-    input_reader: InputReader proto (tf_record_input_reader.input_path globs,
-      label_map_path, shuffle, num_readers, num_epochs, sample_1_of_n_examples,
-      max_number_of_boxes, ...).
-    model_config: DetectionModel proto (image_resizer, num_classes).
-    batch_size: per-replica batch size.
-    is_training: shuffles, repeats and augments; drops the last partial batch
-      so every batch has a static shape.
-    train_config: TrainConfig proto for data_augmentation_options.
-    input_context: optional tf.distribute.InputContext; the files are sharded
-      across input pipelines, or, with fewer files than pipelines, the
-      records (every pipeline reads all files in one fixed order and keeps
-      every n-th record, like AutoShardPolicy.DATA).
-
-  Returns:
-    tf.data.Dataset of InputFields dicts (see module docstring).
-  """
-  frcnn = model_config.faster_rcnn
-  patterns = list(input_reader.tf_record_input_reader.input_path)
+def _glob(patterns, field):
   files = sorted(set(f for p in patterns for f in tf.io.gfile.glob(p)))
   if not files:
-    raise ValueError('input_reader.tf_record_input_reader.input_path: no file '
-                     'matches %s' % patterns)
+    raise ValueError('%s: no file matches %s' % (field, list(patterns)))
+  return files
+
+
+def _read_records(files, input_reader, is_training, input_context):
+  """Serialized records of ``files``: sharded, shuffled, repeated per
+  ``input_reader`` (shuffle, num_readers, sample_1_of_n_examples,
+  shuffle_buffer_size, num_epochs) when training."""
   dataset = tf.data.Dataset.from_tensor_slices(files)
   pipelines = input_context.num_input_pipelines if input_context else 1
   shard_records = pipelines > 1 and len(files) < pipelines
@@ -256,6 +241,63 @@ def build_dataset(input_reader, model_config, batch_size, is_training,
       dataset = dataset.shuffle(input_reader.shuffle_buffer_size or 2048)
     epochs = input_reader.num_epochs
     dataset = dataset.repeat(epochs if epochs > 0 else None)
+  return dataset
+
+
+def _count(files):
+  return sum(1 for _ in tf.data.TFRecordDataset(files))
+
+
+def _mixed_records(seed_files, input_reader, note_config, input_context):
+  """Seed records mixed with note.mined_input's (see seed_mined_mixing)."""
+  mined_input = note_config.mined_input
+  mined_files = _glob(mined_input.input_path, 'note.mined_input.input_path')
+  num_seed = (mined_input.num_seed_examples
+              if mined_input.HasField('num_seed_examples')
+              else _count(seed_files))
+  num_mined = (mined_input.num_examples if mined_input.HasField('num_examples')
+               else _count(mined_files))
+  weight = seed_mined_mixing.seed_weight(
+      num_seed, num_mined, note_config.seed_fraction
+      if note_config.HasField('seed_fraction') else None)
+  return seed_mined_mixing.mix(
+      _read_records(seed_files, input_reader, True, input_context),
+      _read_records(mined_files, input_reader, True, input_context), weight)
+
+
+def build_dataset(input_reader, model_config, batch_size, is_training,
+                  train_config=None, input_context=None, note_config=None):
+  """Builds the batched dataset described by an InputReader proto.
+
+  Args:
+    input_reader: InputReader proto (tf_record_input_reader.input_path globs,
+      label_map_path, shuffle, num_readers, num_epochs, sample_1_of_n_examples,
+      max_number_of_boxes, ...).
+    model_config: DetectionModel proto (image_resizer, num_classes).
+    batch_size: per-replica batch size.
+    is_training: shuffles, repeats and augments; drops the last partial batch
+      so every batch has a static shape.
+    train_config: TrainConfig proto for data_augmentation_options.
+    input_context: optional tf.distribute.InputContext; the files are sharded
+      across input pipelines, or, with fewer files than pipelines, the
+      records (every pipeline reads all files in one fixed order and keeps
+      every n-th record, like AutoShardPolicy.DATA).
+    note_config: optional NoteConfig proto; when training and it has
+      ``mined_input``, ``input_reader`` is the seed set and the mined set is
+      read beside it and mixed in (``seed_mined_mixing``; weight from the
+      counts or ``seed_fraction``).
+
+  Returns:
+    tf.data.Dataset of InputFields dicts (see module docstring).
+  """
+  frcnn = model_config.faster_rcnn
+  files = _glob(input_reader.tf_record_input_reader.input_path,
+                'input_reader.tf_record_input_reader.input_path')
+  if (is_training and note_config is not None and
+      note_config.mined_input.input_path):
+    dataset = _mixed_records(files, input_reader, note_config, input_context)
+  else:
+    dataset = _read_records(files, input_reader, is_training, input_context)
   transform = functools.partial(
       transform_example,
       image_resizer=frcnn.image_resizer,

@@ -154,18 +154,23 @@ def write_iteration_config(ctx, t, source_ckpt):
   configs = ctx.configs
   pipeline = config_util.create_pipeline_proto_from_configs(configs)
   reader = pipeline.train_input_reader.tf_record_input_reader
-  num_images = sum(layout.count_records(p) for p in _seed_patterns(ctx))
+  num_seed = sum(layout.count_records(p) for p in _seed_patterns(ctx))
+  num_images = num_seed
+  note = pipeline.note
   if t > 0:
     mined = layout.read_json(os.path.join(layout.mined_dir(ctx.model_dir, t),
                                           layout.MANIFEST))
-    reader.input_path.append(beam_io.shard_pattern(
-        layout.mined_prefix(ctx.model_dir, t)))
-    num_images += mined['images_with_boxes']
     reviewed_path, num_reviewed = _reviewed_input(ctx, t)
     if reviewed_path:
       reader.input_path.append(reviewed_path)
-      num_images += num_reviewed
-  note = pipeline.note
+      num_seed += num_reviewed
+    num_images = num_seed + mined['images_with_boxes']
+    if mined['images_with_boxes']:
+      # B^t is read beside the seed set and mixed in (seed_mined_mixing).
+      note.mined_input.input_path.append(beam_io.shard_pattern(
+          layout.mined_prefix(ctx.model_dir, t)))
+      note.mined_input.num_examples = mined['images_with_boxes']
+      note.mined_input.num_seed_examples = num_seed
   epochs = (note.epochs_per_iteration if t > 0 or not note.HasField(
       'initial_epochs') else note.initial_epochs)
   batch = pipeline.train_config.batch_size
@@ -196,8 +201,9 @@ def train_iteration(ctx, t, source_ckpt):
   distill = source_model_lib.distillation_requested(configs['note'])
   logging.info('== T^%d: training %d steps on %s%s', t,
                configs['train_config'].num_steps,
-               ', '.join(configs['train_input_config'].tf_record_input_reader
-                         .input_path),
+               ', '.join(list(configs['train_input_config']
+                              .tf_record_input_reader.input_path) +
+                         list(configs['note'].mined_input.input_path)),
                ' with distillation from S' if distill else '')
   finished = _timed('T^%d training' % t)
   # S (when this iteration distills) comes from the iteration config's
@@ -296,6 +302,7 @@ def finish_iteration(ctx, t):
       'config_sha256': layout.text_sha256(config_text),
       'train_inputs': list(configs['train_input_config']
                            .tf_record_input_reader.input_path),
+      'mined_inputs': list(configs['note'].mined_input.input_path),
       'num_steps': configs['train_config'].num_steps,
       'distillation': configs['note'].HasField('distillation'),
       'checkpoint': tf.train.latest_checkpoint(layout.train_dir(ctx.model_dir,

@@ -15,10 +15,11 @@ from object_detection_note.losses import loss_ops
 from object_detection_note.losses import note_rules
 
 
-def _classification(logits, class_targets, weights):
+def _classification(logits, class_targets, weights, normalizer_weights=None):
   one_hot = tf.one_hot(class_targets, tf.shape(logits)[-1], dtype=logits.dtype)
   return loss_ops.normalized_sum(
-      loss_ops.softmax_cross_entropy(logits, one_hot), weights)
+      loss_ops.softmax_cross_entropy(logits, one_hot), weights,
+      normalizer_weights)
 
 
 def box_classification_loss(class_logits, class_targets, sampled, is_mined,
@@ -44,7 +45,9 @@ def box_classification_a_loss(class_logits_a, class_targets, sampled,
   """det-cls-a (Eq. 2): seed + mined images, mined background masked.
 
   With ``config.mask_mined_background`` the proposals of mined images whose
-  target is background weigh 0 and do not count in the normaliser.
+  target is background weigh 0. The loss is divided by the number of sampled
+  proposals of the images (masked ones included), or by the number of
+  unmasked ones with ``config.normalize_by_unmasked``.
 
   Args:
     class_logits_a: float [B, P, C + 1], det-cls-a logits.
@@ -58,8 +61,12 @@ def box_classification_a_loss(class_logits_a, class_targets, sampled,
       is_mined, config)[LossKeys.box_classification_a]
   proposal_weights = note_rules.mined_background_weights(
       is_mined, class_targets, config)
-  return _classification(class_logits_a, class_targets,
-                         sampled * image_weights[:, None] * proposal_weights)
+  sampled_weights = sampled * image_weights[:, None]
+  masked_weights = sampled_weights * proposal_weights
+  return _classification(
+      class_logits_a, class_targets, masked_weights,
+      note_rules.masked_normalizer_weights(sampled_weights, masked_weights,
+                                           config))
 
 
 def box_localization_loss(refined_box_encodings, box_targets, class_targets,

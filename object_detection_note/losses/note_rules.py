@@ -36,6 +36,9 @@ class NoteConfig:
     det_cls_a: build det-cls-a; det-cls and det-reg then train on seed only.
     mask_mined_background: apply Eq. 2 to det-cls-a (needs ``det_cls_a``).
     distillation_loss_weight: weight of the det-cls-s loss (Eq. 3); 0 = off.
+    normalize_by_unmasked: det-cls-a's masked loss is divided by the count of
+      unmasked proposals (True) instead of all sampled proposals of the
+      images it trains on (False, the default; see ``masked_normalizer``).
 
   Naive = all off. Det-A = det_cls_a. Det-AZ = + mask_mined_background.
   Det-AZ&RPN-A = + rpn_cls_a. Det-AZ&RPN-A&Distill = + distillation weight.
@@ -44,6 +47,7 @@ class NoteConfig:
   det_cls_a: bool = True
   mask_mined_background: bool = True
   distillation_loss_weight: float = 0.0
+  normalize_by_unmasked: bool = False
 
   def __post_init__(self):
     if self.mask_mined_background and not self.det_cls_a:
@@ -103,3 +107,20 @@ def mined_background_weights(is_mined, class_targets, config):
   background = tf.cast(tf.equal(class_targets, 0), tf.float32)
   mined = tf.cast(is_mined, tf.float32)[:, tf.newaxis]
   return ones - background * mined
+
+
+def masked_normalizer_weights(sampled_weights, masked_weights, config):
+  """Normaliser weights of det-cls-a's loss (the count it is divided by).
+
+  Args:
+    sampled_weights: float [B, P], sampled proposals x per-image head weight,
+      before the Eq. 2 mask.
+    masked_weights: float [B, P], the same after the mask.
+    config: a ``NoteConfig``.
+
+  Returns:
+    float32 [B, P]: ``masked_weights`` when ``config.normalize_by_unmasked``
+    (each unmasked proposal of a mined image then weighs more), else
+    ``sampled_weights`` (every sampled proposal counts, as for det-cls).
+  """
+  return masked_weights if config.normalize_by_unmasked else sampled_weights

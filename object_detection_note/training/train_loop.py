@@ -180,7 +180,9 @@ class Trainer:
     def dataset_fn(input_context):
       return inputs.build_dataset(input_config, self._configs['model'],
                                   per_replica, True, train_config,
-                                  input_context).map(_without_strings)
+                                  input_context,
+                                  self._configs.get('note')).map(
+                                      _without_strings)
     return self._strategy.distribute_datasets_from_function(dataset_fn)
 
 

@@ -135,8 +135,16 @@ def test_iteration_configs_follow_the_schedule(run):
   assert t2['train_config'].fine_tune_checkpoint.startswith(
       layout.train_dir(ctx.model_dir, 1))
   inputs = list(t2['train_input_config'].tf_record_input_reader.input_path)
-  # B0 ∪ B^2 only: B^2 replaces B^1.
-  assert len(inputs) == 2 and 'iteration_02' in inputs[1]
+  mined = t2['note'].mined_input
+  # B0 ∪ B^2 only: B^2 replaces B^1; it is read beside B0 and mixed in, with
+  # the counts that set the default mix.
+  assert inputs == list(t0['train_input_config'].tf_record_input_reader
+                        .input_path)
+  assert len(mined.input_path) == 1 and 'iteration_02' in mined.input_path[0]
+  manifest = layout.read_json(os.path.join(layout.mined_dir(ctx.model_dir, 2),
+                                           layout.MANIFEST))
+  assert mined.num_examples == manifest['images_with_boxes'] > 0
+  assert mined.num_seed_examples == layout.count_records(inputs[0])
   assert not t2['note'].HasField('distillation')
 
 

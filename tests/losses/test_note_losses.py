@@ -107,8 +107,31 @@ def test_det_cls_a_ignores_background_of_mined_images_only():
   assert np.abs(grad[0, 0]).sum() > 0
   ce = tf.nn.softmax_cross_entropy_with_logits(
       tf.one_hot(targets, 3), logits).numpy()
-  np.testing.assert_allclose(loss, (ce[0, 0] + ce[0, 1] + ce[1, 1]) / 3.0,
+  # Default normaliser: all 4 sampled proposals, masked ones included.
+  np.testing.assert_allclose(loss, (ce[0, 0] + ce[0, 1] + ce[1, 1]) / 4.0,
                              rtol=1e-6)
+
+
+def test_det_cls_a_normaliser_options():
+  """A mined image's unmasked proposal weighs as a seed proposal by default;
+  with normalize_by_unmasked it weighs P times more (P = its proposals)."""
+  # Image 0 seed: 4 proposals. Image 1 mined: 1 positive, 3 background.
+  targets = tf.constant([[1, 0, 0, 0], [2, 0, 0, 0]])
+  sampled = tf.ones([2, 4])
+  logits = tf.Variable(tf.zeros([1, 4, 3]))
+  mined_only = tf.constant([1.0])
+  unmasked = note_rules.NoteConfig(normalize_by_unmasked=True)
+  grads = {}
+  for name, config in (('sampled', NOTE), ('unmasked', unmasked)):
+    with tf.GradientTape() as tape:
+      loss = bcl.box_classification_a_loss(logits, targets[1:], sampled[1:],
+                                           mined_only, config)
+    grads[name] = np.abs(tape.gradient(loss, logits).numpy()[0, 0]).sum()
+    expected_divisor = 4.0 if name == 'sampled' else 1.0
+    np.testing.assert_allclose(loss, np.log(3.0) / expected_divisor,
+                               rtol=1e-6)
+  np.testing.assert_allclose(grads['unmasked'], 4.0 * grads['sampled'],
+                             rtol=1e-5)
 
 
 def test_box_localization_uses_target_class_row_and_seed_only():
@@ -148,3 +171,14 @@ def test_rpn_cls_a_learns_background_of_mined_images():
   grad_a = tape.gradient(loss_a, logits).numpy()
   assert (grad_a[1, 1:] > 0).all()  # Negatives of the mined image train.
   np.testing.assert_array_equal(tape.gradient(loss, logits).numpy()[1], 0.0)
+
+
+def test_masked_loss_normalizer_from_config():
+  from google.protobuf import text_format  # pylint: disable=g-import-not-at-top
+  from object_detection_note.builders import model_builder  # pylint: disable=g-import-not-at-top
+  from object_detection_note.protos import note_pb2  # pylint: disable=g-import-not-at-top
+  default = model_builder.note_switches(note_pb2.NoteConfig(), distill=False)
+  assert not default.normalize_by_unmasked
+  unmasked = model_builder.note_switches(text_format.Parse(
+      'masked_loss_normalizer: UNMASKED', note_pb2.NoteConfig()), False)
+  assert unmasked.normalize_by_unmasked
