@@ -43,14 +43,6 @@ def task_id(strategy):
   return int(getattr(resolver, 'task_id', None) or 0)
 
 
-def num_workers(strategy):
-  """Number of worker processes taking part in the strategy's training."""
-  resolver = getattr(strategy, 'cluster_resolver', None)
-  spec = resolver.cluster_spec().as_dict() if resolver is not None else {}
-  count = sum(len(spec.get(job, ())) for job in ('chief', 'worker'))
-  return max(1, count)
-
-
 def checkpoint_dir(strategy, model_dir):
   """Where this worker saves checkpoints: model_dir, or its temporary dir."""
   if is_chief(strategy):
