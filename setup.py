@@ -46,7 +46,12 @@ setup(
                                     'object_detection_note.*']),
     install_requires=INSTALL_REQUIRES,
     extras_require={
-        'test': ['pytest>=8', 'pytest-xdist>=3.5', 'grpcio-tools>=1.78,<1.80'],
+        'test': ['pytest>=8', 'pytest-xdist>=3.5', 'grpcio-tools>=1.78,<1.80',
+                 'apache-beam[dask]==2.77.0'],
+        # Dataflow and gs:// paths in Beam I/O.
+        'gcp': ['apache-beam[gcp]==2.77.0'],
+        # Beam's DaskRunner on a dask.distributed cluster.
+        'dask': ['apache-beam[dask]==2.77.0'],
     },
     cmdclass={'build_py': BuildPyWithProtos},
 )

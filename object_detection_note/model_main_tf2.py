@@ -14,19 +14,31 @@ until --eval_timeout seconds pass without a new checkpoint):
 Distribution: --use_tpu/--tpu_name → TPUStrategy; --num_workers > 1 →
 MultiWorkerMirroredStrategy; otherwise MirroredStrategy over the local GPUs
 (or the default strategy on a CPU-only machine).
+
+Multi-worker: start the same command on every worker, each with its own
+TF_CONFIG (cluster + task) and one shared --model_dir; the chief (worker 0)
+writes checkpoints, summaries and pipeline.config there, the others into
+temporary per-worker directories that are removed when training ends:
+  TF_CONFIG='{"cluster": {"worker": ["host0:2222", "host1:2222"]},
+              "task": {"type": "worker", "index": 0}}' \
+  python -m object_detection_note.model_main_tf2 --num_workers=2 ...
+
+Distillation: a config whose note block asks for it trains with the source
+detector S of note.source_detector (pipeline_config_path, checkpoint_dir);
+if S cannot be built the run stops with an error naming the field.
 """
 import sys
 
 from absl import app
 from absl import flags
 from absl import logging
-import tensorflow as tf
 
 from object_detection_note.core import config_util
 from object_detection_note.data import record_errors
 
 from object_detection_note.evaluation import eval_loop
 from object_detection_note.training import checkpoint_errors
+from object_detection_note.training import distribute_util
 from object_detection_note.training import train_loop
 
 # Failures reported as one line and a non-zero exit status, not a traceback.
@@ -54,25 +66,15 @@ flags.DEFINE_integer('checkpoint_every_n', 1000, 'Steps between checkpoints.')
 flags.DEFINE_integer('checkpoint_max_to_keep', 7, 'Checkpoints to keep.')
 flags.DEFINE_boolean('record_summaries', True, 'Write TensorBoard summaries.')
 flags.DEFINE_boolean('jit_compile', False, 'Compile the train step with XLA.')
+flags.DEFINE_integer('steps_per_loop', 1, 'Training steps per call of the '
+                     'compiled function (one host round trip per call; > 1 '
+                     'keeps TPUs busy). Calls end at logging, checkpoint '
+                     'and evaluation steps.')
 flags.DEFINE_integer('eval_every_n', 0, 'If > 0, evaluate in-process every n '
                      'steps during training (and at the end).')
 flags.DEFINE_multi_string('config_override', None, 'Text proto merged on top '
                           'of the pipeline config, e.g. '
                           '"train_config { batch_size: 2 }".')
-
-
-def choose_strategy(use_tpu, tpu_name, num_workers):
-  """The OD API's choice of tf.distribute strategy."""
-  if use_tpu:
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu_name)
-    tf.config.experimental_connect_to_cluster(resolver)
-    tf.tpu.experimental.initialize_tpu_system(resolver)
-    return tf.distribute.TPUStrategy(resolver)
-  if num_workers > 1:
-    return tf.distribute.MultiWorkerMirroredStrategy()
-  if tf.config.list_physical_devices('GPU'):
-    return tf.distribute.MirroredStrategy()
-  return tf.distribute.get_strategy()
 
 
 def main(unused_argv):
@@ -91,7 +93,7 @@ def main(unused_argv):
     except _USER_ERRORS as error:
       sys.exit('model_main_tf2: error: %s' % error)
     return
-  strategy = choose_strategy(flags.FLAGS.use_tpu, flags.FLAGS.tpu_name,
+  strategy = distribute_util.choose_strategy(flags.FLAGS.use_tpu, flags.FLAGS.tpu_name,
                              flags.FLAGS.num_workers)
   try:
     result = train_loop.train_loop(
@@ -101,7 +103,8 @@ def main(unused_argv):
         checkpoint_max_to_keep=flags.FLAGS.checkpoint_max_to_keep,
         record_summaries=flags.FLAGS.record_summaries, strategy=strategy,
         jit_compile=flags.FLAGS.jit_compile, config_override=override or None,
-        eval_every_n=flags.FLAGS.eval_every_n)
+        eval_every_n=flags.FLAGS.eval_every_n,
+        steps_per_loop=flags.FLAGS.steps_per_loop)
   except _USER_ERRORS as error:
     sys.exit('model_main_tf2: error: %s' % error)
   logging.info('training finished at step %d', result['step'])

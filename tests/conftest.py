@@ -24,3 +24,19 @@ def absl_log(caplog):
   yield caplog
   logger.removeHandler(caplog.handler)
   logger.setLevel(previous_level)
+
+
+def pytest_configure(config):
+  config.addinivalue_line(
+      'markers', 'slow: minutes-long test, run by `make test-slow` (or '
+      '`pytest -m slow`), not by `make test`')
+
+
+def pytest_collection_modifyitems(config, items):
+  """Slow tests run only when selected with ``-m slow``."""
+  if 'slow' in (config.getoption('markexpr') or ''):
+    return
+  skip = pytest.mark.skip(reason='slow: run with `make test-slow`')
+  for item in items:
+    if 'slow' in item.keywords:
+      item.add_marker(skip)

@@ -9,6 +9,8 @@ an error where the batches are consumed, reads the same input once more with
 the per-record machinery (``skip_bad_records`` mode, in file order) until
 the first bad record, and raises ``InvalidArgumentError`` naming it.
 """
+import contextlib
+
 from absl import logging
 import tensorflow as tf
 
@@ -65,10 +67,19 @@ def with_located_errors(batches, input_readers, model_config):
       searched in order (see ``readers_of``).
     model_config: DetectionModel proto the input was built for.
   """
+  with located_errors(input_readers, model_config):
+    yield from batches
+
+
+@contextlib.contextmanager
+def located_errors(input_readers, model_config):
+  """Context in which an input error without a location is re-raised as
+  ``InvalidArgumentError`` naming the file, record and problem (see
+  ``with_located_errors``)."""
   if not isinstance(input_readers, (list, tuple)):
     input_readers = [input_readers]
   try:
-    yield from batches
+    yield
   # TF's message for an unparsable record may hold its raw bytes, which
   # Python then fails to decode: UnicodeDecodeError is an input error too.
   except (tf.errors.InvalidArgumentError, UnicodeDecodeError) as error:

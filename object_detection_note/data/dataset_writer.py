@@ -7,8 +7,8 @@ pairs (split names from ``core.fields.Splits``), and writes into
 
   * ``<split>.tfrecord-00000-of-0000N`` shards of serialized
     ``tf.train.Example`` records, sorted by ``source_id`` within each shard,
-    with the shard assignment, naming and atomic writes of
-    ``beam_io.WriteSortedShards`` (one GroupByKey serves all splits); stale
+    with the shard assignment, naming, atomic writes and bounded memory of
+    ``beam_io.WriteSortedShardsById`` (one transform serves all splits); stale
     shards of the same split left by an earlier run with another shard count
     are removed;
   * ``source_label_map.pbtxt`` and ``target_label_map.pbtxt``: each side
@@ -245,23 +245,17 @@ class _Finalize(beam.DoFn):
     yield path
 
 
-class _WriteSplitShard(beam.DoFn):
-  """Writes one ``(split, shard index)`` group, records sorted by source id."""
+class _SplitShardPath:
+  """Picklable ``(split, shard index)`` → shard path."""
 
   def __init__(self, output_dir, num_shards):
     self._output_dir = output_dir
     self._num_shards = dict(num_shards)
 
-  def process(self, element):
-    (split, index), keyed = element
-    keyed = sorted((kv for kv in keyed if kv is not None), key=lambda kv: kv[0])
-    for (a, _), (b, _) in zip(keyed, keyed[1:]):
-      if a == b:
-        raise ValueError('split %s: source_id %r appears twice' % (split, a))
-    path = beam_io.shard_path(split_prefix(self._output_dir, split), index,
+  def __call__(self, shard_id):
+    split, index = shard_id
+    return beam_io.shard_path(split_prefix(self._output_dir, split), index,
                               self._num_shards[split])
-    count = beam_io.write_tfrecord_atomically(path, [v for _, v in keyed])
-    yield 'shard', split, os.path.basename(path), count
 
 
 def _keyed_example(split, record, num_shards):
@@ -282,10 +276,11 @@ class WriteDetectionDataset(beam.PTransform):
       names given by ``splits`` (cheaper: a fixed number of pipeline stages,
       however many splits).
 
-  Shards follow ``beam_io.WriteSortedShards``: a record goes to shard
+  Shards follow ``beam_io.WriteSortedShardsById``: a record goes to shard
   ``beam_io.stable_shard(source_id, num_shards)``, every shard is written
-  (empty ones too) sorted by ``source_id``, atomically, named
-  ``<split>.tfrecord-00000-of-0000N``. All splits share one GroupByKey. A
+  (empty ones too) sorted by ``source_id``, atomically, in bounded memory
+  (the streaming merge of sorted runs), named
+  ``<split>.tfrecord-00000-of-0000N``. All splits share one transform. A
   ``source_id`` seen twice in a split fails the pipeline.
 
   Output: a PCollection with the single manifest path, emitted after every
@@ -353,13 +348,11 @@ class WriteDetectionDataset(beam.PTransform):
           pvalue[split] | 'Tag_' + split >> beam.Map(
               lambda r, split=split: (split, r)) for split in splits
       ] | 'FlattenSplits' >> beam.Flatten()
-      pipeline = pairs.pipeline
     else:
       if self._splits is None:
         raise ValueError('splits= is required for a (split, record) input')
       splits = sorted(set(self._splits))
       pairs = pvalue
-      pipeline = pvalue.pipeline
     unknown = sorted(set(splits) - set(Splits.all))
     if unknown:
       raise ValueError('unknown split names %s; expected some of %s' %
@@ -384,19 +377,17 @@ class WriteDetectionDataset(beam.PTransform):
         | 'Stats' >> beam.MapTuple(split_stats)
         | 'SumStats' >> beam.CombinePerKey(_SumStats())
         | 'TagStats' >> beam.MapTuple(lambda split, s: ('stats', split, s)))
-    placeholders = (
-        pipeline
-        | 'AllShards' >> beam.Create([((s, i), None) for s in splits
-                                      for i in range(num_shards[s])]))
     shards = (
-        (pairs | 'Serialize' >> beam.MapTuple(
+        pairs
+        | 'Serialize' >> beam.MapTuple(
             lambda split, record, n=num_shards: _keyed_example(
-                split, record, n)),
-         placeholders)
-        | 'FlattenShards' >> beam.Flatten()
-        | 'GroupByShard' >> beam.GroupByKey()
-        | 'WriteShards' >> beam.ParDo(
-            _WriteSplitShard(self._output_dir, num_shards)))
+                split, record, n))
+        | 'WriteShards' >> beam_io.WriteSortedShardsById(
+            [(s, i) for s in splits for i in range(num_shards[s])],
+            _SplitShardPath(self._output_dir, num_shards))
+        | 'TagShards' >> beam.MapTuple(
+            lambda shard_id, path, count: ('shard', shard_id[0],
+                                           os.path.basename(path), count)))
     return (
         (stats, shards)
         | 'FlattenAll' >> beam.Flatten()

@@ -225,15 +225,21 @@ def _read_records(files, input_reader, is_training, input_context):
   ``input_reader`` (shuffle, num_readers, sample_1_of_n_examples,
   shuffle_buffer_size, num_epochs) when training."""
   dataset = safe_records.file_dataset(files)  # (path, size)
-  if input_context is not None and input_context.num_input_pipelines > 1:
-    dataset = dataset.shard(input_context.num_input_pipelines,
-                            input_context.input_pipeline_id)
-  if is_training and input_reader.shuffle:
+  pipelines = input_context.num_input_pipelines if input_context else 1
+  # Fewer files than input pipelines: every pipeline reads all files in one
+  # order and keeps every n-th record.
+  shard_records = pipelines > 1 and len(files) < pipelines
+  if pipelines > 1 and not shard_records:
+    dataset = dataset.shard(pipelines, input_context.input_pipeline_id)
+  if is_training and input_reader.shuffle and not shard_records:
     dataset = dataset.shuffle(len(files), reshuffle_each_iteration=True)
   num_readers = max(1, min(input_reader.num_readers or 1, len(files)))
   dataset = dataset.interleave(
       safe_records.file_records, cycle_length=num_readers,
-      num_parallel_calls=tf.data.AUTOTUNE, deterministic=not is_training)
+      num_parallel_calls=tf.data.AUTOTUNE,
+      deterministic=shard_records or not is_training)
+  if shard_records:
+    dataset = dataset.shard(pipelines, input_context.input_pipeline_id)
   if input_reader.sample_1_of_n_examples > 1:
     dataset = dataset.shard(input_reader.sample_1_of_n_examples, 0)
   if is_training:
@@ -280,7 +286,9 @@ def build_dataset(input_reader, model_config, batch_size, is_training,
       so every batch has a static shape.
     train_config: TrainConfig proto for data_augmentation_options.
     input_context: optional tf.distribute.InputContext; the files are sharded
-      across input pipelines.
+      across input pipelines, or, with fewer files than pipelines, the
+      records (every pipeline reads all files in one fixed order and keeps
+      every n-th record, like AutoShardPolicy.DATA).
     note_config: optional NoteConfig proto; when training and it has
       ``mined_input``, ``input_reader`` is the seed set and the mined set is
       read beside it and mixed in (``seed_mined_mixing``; weight from the

@@ -12,6 +12,13 @@ mining as a Beam job):
       --runner=DataflowRunner --project=... --temp_location=gs://...
   python -m object_detection_note.iterate ... --print_commands
 
+Trainings take model_main_tf2's strategy flags: --use_tpu/--tpu_name
+(TPUStrategy) or --num_workers > 1 (MultiWorkerMirroredStrategy, one process
+per worker with its TF_CONFIG, only with --stage=train or --stage=source):
+
+  python -m object_detection_note.iterate ... --stage=train --iteration=2 \
+      --num_workers=2          # on every worker, each with its TF_CONFIG
+
 Unknown flags are passed to Apache Beam (mining).
 """
 from absl import app
@@ -19,6 +26,7 @@ from absl import flags
 from absl import logging
 
 from object_detection_note.iterate import driver
+from object_detection_note.training import distribute_util
 
 flags.DEFINE_string('pipeline_config_path', None, 'Pipeline config with a '
                     'note block.')
@@ -34,6 +42,14 @@ flags.DEFINE_integer('export_review', -1, 'Per iteration, export the K most '
                      'human review; accepted answers (review/answers.csv) '
                      'join the seed set from the next iteration on. '
                      '-1: note.mining.export_review.')
+flags.DEFINE_boolean('use_tpu', False, 'Train on a TPU (TPUStrategy).')
+flags.DEFINE_string('tpu_name', None, 'TPU name / address for TPUStrategy.')
+flags.DEFINE_integer('num_workers', 1, 'Training workers; > 1 uses '
+                     'MultiWorkerMirroredStrategy (with --stage=train or '
+                     '--stage=source; TF_CONFIG names the cluster).')
+
+# Stages that train, and so may run on several workers.
+_TRAINING_STAGES = ('train', 'source')
 
 flags.DEFINE_integer('seed', None, 'Seed of the run: each training (S, T^t) '
                      'seeds Python, NumPy and TF from it and t. Unset: '
@@ -44,11 +60,22 @@ def main(argv):
   flags.mark_flag_as_required('pipeline_config_path')
   flags.mark_flag_as_required('model_dir')
   f = flags.FLAGS
+  if f.num_workers > 1 and f.stage not in _TRAINING_STAGES and (
+      not f.print_commands):
+    raise app.UsageError(
+        '--num_workers=%d needs --stage=train or --stage=source (mining and '
+        'evaluation are not multi-worker jobs; run the stages one at a time)'
+        % f.num_workers)
+  strategy = None
+  if not f.print_commands and (f.stage in _TRAINING_STAGES or not f.stage):
+    strategy = distribute_util.choose_strategy(f.use_tpu, f.tpu_name,
+                                               f.num_workers)
   ctx = driver.make_context(f.pipeline_config_path, f.model_dir,
                             beam_argv=argv[1:],
                             checkpoint_every_n=f.checkpoint_every_n,
                             jit_compile=f.jit_compile,
-                            export_review=f.export_review, seed=f.seed)
+                            export_review=f.export_review, seed=f.seed,
+                            strategy=strategy)
   if f.print_commands:
     print('\n'.join(driver.stage_commands(ctx)))
     return

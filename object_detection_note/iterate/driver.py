@@ -56,7 +56,8 @@ def check_data(ctx):
 
 def make_context(pipeline_config_path, model_dir, beam_argv=(),
                  checkpoint_every_n=500, jit_compile=False, export_review=-1,
-                 seed=None):
+                 seed=None, strategy=None):
+  """The RunContext of a run; ``strategy`` is used by its trainings."""
   configs = config_util.get_configs_from_pipeline_file(pipeline_config_path)
   if configs['note'] is None:
     raise config_util.ConfigError('%s: field note is required by iterate (the '
@@ -67,7 +68,7 @@ def make_context(pipeline_config_path, model_dir, beam_argv=(),
                                   pipeline_config_path)
   return stages.RunContext(pipeline_config_path, model_dir, configs,
                            tuple(beam_argv), checkpoint_every_n, jit_compile,
-                           export_review, seed)
+                           export_review, seed, strategy)
 
 
 def check_run_file(ctx):

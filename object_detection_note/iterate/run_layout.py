@@ -22,9 +22,12 @@ the stage it was in, and never re-mines a finished iteration.
 import hashlib
 import os
 
+from absl import logging
 import tensorflow as tf
 
 from object_detection_note.core import file_io
+from object_detection_note.core.fields import DatasetFiles
+from object_detection_note.core.fields import ManifestFields as M
 
 RUN_FILE = 'run.json'
 MANIFEST = 'manifest.json'
@@ -81,7 +84,35 @@ def text_sha256(text):
   return hashlib.sha256(text.encode('utf8')).hexdigest()
 
 
+def manifest_record_count(pattern):
+  """Records in the files matching ``pattern``, from the dataset manifest.
+
+  The converters' ``manifest.json`` (beside the shards) lists every shard of
+  every split with its record count; the count is taken from it when the
+  matching files are exactly some of those shards. Returns None otherwise.
+  """
+  directory = os.path.dirname(pattern)
+  manifest = file_io.read_json(os.path.join(directory, DatasetFiles.manifest))
+  if not manifest:
+    return None
+  counts = {shard[M.file]: shard[M.records]
+            for split in manifest.get(M.splits, {}).values()
+            for shard in split.get(M.shards, [])}
+  names = [os.path.basename(f) for f in tf.io.gfile.glob(pattern)]
+  if not names or any(n not in counts for n in names):
+    return None
+  return sum(counts[n] for n in names)
+
+
 def count_records(pattern):
-  """Number of records in the TFRecords matching ``pattern``."""
+  """Number of records in the TFRecords matching ``pattern``.
+
+  From the dataset manifest when there is one (no data is read); otherwise
+  by reading the files.
+  """
+  from_manifest = manifest_record_count(pattern)
+  if from_manifest is not None:
+    return from_manifest
   files = sorted(tf.io.gfile.glob(pattern))
+  logging.info('no manifest lists %s: counting its records by reading', pattern)
   return sum(1 for _ in tf.data.TFRecordDataset(files)) if files else 0

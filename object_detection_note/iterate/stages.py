@@ -31,6 +31,8 @@ from object_detection_note.mining import class_thresholds
 from object_detection_note.mining import detectors
 from object_detection_note.mining import mining_pipeline
 from object_detection_note.mining import review
+from object_detection_note.training import distribute_util
+from object_detection_note.training import source_model as source_model_lib
 from object_detection_note.training import train_loop
 
 
@@ -45,6 +47,7 @@ class RunContext:
   jit_compile: bool = False
   export_review: int = -1  # -1: note.mining.export_review
   seed: Optional[int] = None  # None: unseeded
+  strategy: object = None  # tf.distribute strategy of the trainings
 
   @property
   def note(self):
@@ -130,22 +133,19 @@ def source_checkpoint(ctx):
   seed_stage(ctx, 'source')
   train_loop.train_loop(ctx.source_config_path, directory,
                         checkpoint_every_n=ctx.checkpoint_every_n,
-                        jit_compile=ctx.jit_compile)
+                        jit_compile=ctx.jit_compile, strategy=ctx.strategy)
   finished()
   checkpoint = tf.train.latest_checkpoint(directory)
-  layout.write_json(os.path.join(directory, layout.MANIFEST),
-                    {'checkpoint': checkpoint,
-                     'pipeline_config': ctx.source_config_path})
-  tf.io.gfile.remove(pending)
+  if _is_chief(ctx):
+    layout.write_json(os.path.join(directory, layout.MANIFEST),
+                      {'checkpoint': checkpoint,
+                       'pipeline_config': ctx.source_config_path})
+    tf.io.gfile.remove(pending)
   return checkpoint
 
 
-def load_source_model(ctx, checkpoint):
-  """S, frozen, for distillation (restored with its own config)."""
-  configs = config_util.get_configs_from_pipeline_file(ctx.source_config_path)
-  model = eval_loop.restore_for_eval(configs, checkpoint)
-  model.trainable = False
-  return model
+def _is_chief(ctx):
+  return ctx.strategy is None or distribute_util.is_chief(ctx.strategy)
 
 
 # ------------------------------------------------------------------- config
@@ -238,20 +238,20 @@ def train_iteration(ctx, t, source_ckpt):
   """Trains T^t (resuming if interrupted); returns its last checkpoint."""
   path = write_iteration_config(ctx, t, source_ckpt)
   configs = config_util.get_configs_from_pipeline_file(path)
-  source_model = None
-  if configs['note'].HasField('distillation') and source_ckpt:
-    source_model = load_source_model(ctx, source_ckpt)
+  distill = source_model_lib.distillation_requested(configs['note'])
   logging.info('== T^%d: training %d steps on %s%s', t,
                configs['train_config'].num_steps,
                ', '.join(list(configs['train_input_config']
                               .tf_record_input_reader.input_path) +
                          list(configs['note'].mined_input.input_path)),
-               ' with distillation from S' if source_model else '')
+               ' with distillation from S' if distill else '')
   finished = _timed('T^%d training' % t)
   seed_stage(ctx, 'train', t)
+  # S (when this iteration distills) comes from the iteration config's
+  # note.source_detector; train_loop fails if it cannot be restored.
   train_loop.train_loop(path, layout.train_dir(ctx.model_dir, t),
                         checkpoint_every_n=ctx.checkpoint_every_n,
-                        jit_compile=ctx.jit_compile, source_model=source_model)
+                        jit_compile=ctx.jit_compile, strategy=ctx.strategy)
   finished()
   return tf.train.latest_checkpoint(layout.train_dir(ctx.model_dir, t))
 

@@ -1,17 +1,24 @@
 """Box mining over an image-level set as an Apache Beam pipeline.
 
-  image-level TFRecords ──► ReadValidatedRecords ──► batches ──►
-  BestBoxesFn (detector loaded once per worker; best box per image-level
-  label) ──► mine_best (threshold θb, or per-class thresholds computed from
-  all candidates first)
-      ──┬─► mined records ──► WriteSortedShards
-        └─► per-image stats ──► CombineGlobally ──► mining_metrics.json
-  bad records (stop, or skip and count) ──────────────────┘
+  image-level TFRecords ──► ReadValidatedRecords (per file: read, validate,
+  batch) ─┬─► Reshuffle ──► BestBoxesFn (detector loaded once per worker;
+          │   best box per image-level label) ──► mine_best (threshold θb, or
+          │   per-class thresholds computed from all candidates first)
+          │     ├─► mined records ─► WriteSortedShards ─┐
+          │     └─► per-image stats ─► CombineGlobally ─┤
+          └─► Count (good images read) ─────────────────┴─►
+      check counts, write mining_metrics.json
+  bad records (stop, or skip and count) ──► skipped_records in the metrics
 
 Every record is validated before any detection work
 (``record_validation``): a bad one stops the job naming its file, record
 and field, or, with ``skip_bad_records``, is skipped and counted in
 ``mining_metrics.json`` (``skipped_records``).
+
+The last step gathers every branch: it fails with ``MiningCountError`` when
+the processed image count differs from the input count or the shards do not
+hold every mined record, and ``run_mining`` fails when the runner ended
+without writing the metrics or the shards on disk differ from those written.
 
 The detector is described by a picklable ``DetectorSpec`` and loaded in
 ``DoFn.setup``, so every worker (DirectRunner processes, Dataflow VMs, ...)
@@ -194,22 +201,58 @@ def metrics_dict(stats, sweep, thresholds, score_threshold, id_to_name,
   return summary
 
 
-class _WriteMetrics(beam.DoFn):
+class MiningCountError(RuntimeError):
+  """Mining lost or duplicated images or mined records (e.g. a faulty runner)."""
 
-  def __init__(self, path, thresholds, score_threshold, id_to_name):
+
+# Tags of the outcomes gathered by the last step of the pipeline.
+_INPUT, _STATS, _SHARD, _REVIEW = 'input', 'stats', 'shard', 'review'
+
+
+class _CheckAndWriteMetrics(beam.DoFn):
+  """Gathers every outcome, checks the counts, writes mining_metrics.json.
+
+  Input: one list of tagged outcomes: ``(_INPUT, images read)``,
+  ``(_STATS, accumulator)``, ``(_SHARD, (file name, records))`` per shard,
+  ``(_REVIEW, rows)``. Being the only sink that depends on every branch, it
+  also makes runners that compute only the last transform's ancestors run the
+  whole pipeline.
+  """
+
+  def __init__(self, path, thresholds, score_threshold, id_to_name,
+               num_shards):
     self._path = path
     self._thresholds = thresholds
     self._score_threshold = score_threshold
     self._id_to_name = dict(id_to_name)
+    self._num_shards = num_shards
 
-  def process(self, accumulator, bad_records=None,
+  def process(self, outcomes, bad_records=None,
               class_score_thresholds=None):
-    stats, sweep = accumulator
+    by_tag = {}
+    for tag, value in outcomes:
+      by_tag.setdefault(tag, []).append(value)
+    [input_images] = by_tag.get(_INPUT, [0])
+    [(stats, sweep)] = by_tag[_STATS]
+    shards = dict(by_tag.get(_SHARD, []))
+    if stats.images != input_images:
+      raise MiningCountError(
+          'mining processed %d images but read %d from the input' %
+          (stats.images, input_images))
+    written = sum(shards.values())
+    if len(shards) != self._num_shards or written != stats.images_with_boxes:
+      raise MiningCountError(
+          'mining wrote %d records in %d shards, expected %d records (images '
+          'with a mined box) in %d shards' % (written, len(shards),
+                                             stats.images_with_boxes,
+                                             self._num_shards))
     payload = metrics_dict(stats, sweep, self._thresholds,
                            self._score_threshold, self._id_to_name,
                            class_score_thresholds)
     if bad_records is not None:
       payload[BadRecordFields.skipped_records] = bad_records
+    payload['input_images'] = int(input_images)
+    payload['shards'] = {name: int(n) for name, n in sorted(shards.items())}
     file_io.write_json_atomically(self._path, payload)
     yield payload
 
@@ -254,11 +297,15 @@ def build_mining_pipeline(pipeline, input_pattern, output_prefix,
   inputs = (pipeline
             | 'ListFiles' >> beam.Create(files)
             | 'ReadRecords' >> record_validation.ReadValidatedRecords(
-                sorted(id_to_name), skip_bad_records))
+                sorted(id_to_name), skip_bad_records, batch_size))
+  batches = inputs['records']
+  outcomes = [batches
+              | 'CountInput' >> beam.Map(len)
+              | 'SumInput' >> beam.CombineGlobally(sum)
+              | 'TagInput' >> beam.Map(lambda n: (_INPUT, n))]
   candidates = (
-      inputs['records']
-      | 'Batch' >> beam.BatchElements(min_batch_size=1,
-                                      max_batch_size=batch_size)
+      batches
+      | 'Spread' >> beam.Reshuffle()
       | 'Detect' >> beam.ParDo(BestBoxesFn(detector_spec)))
   mine_kwargs = {}
   metrics_kwargs = {}
@@ -280,21 +327,30 @@ def build_mining_pipeline(pipeline, input_pattern, output_prefix,
       iou_threshold=iou_threshold, with_review=review_count > 0,
       **mine_kwargs)
   if review_count > 0:
-    _ = (results
-         | 'ReviewCandidates' >> beam.FlatMap(lambda r: r.review_candidates)
-         | 'MostUncertain' >> beam.combiners.Top.Of(review_count,
-                                                    key=lambda sc: sc[0])
-         | 'WriteReview' >> beam.Map(
-             lambda top: review.write_review(review_dir, top)))
-  _ = (results
-       | 'KeepMined' >> beam.Filter(lambda r: bool(r.serialized))
-       | 'Key' >> beam.Map(lambda r: (r.source_id, r.serialized))
-       | 'WriteMined' >> beam_io.WriteSortedShards(output_prefix, num_shards))
-  return (results
-          | 'CombineStats' >> beam.CombineGlobally(_StatsCombineFn(thresholds))
-          | 'WriteMetrics' >> beam.ParDo(
-              _WriteMetrics(metrics_path, tuple(thresholds), score_threshold,
-                            id_to_name),
+    outcomes.append(
+        results
+        | 'ReviewCandidates' >> beam.FlatMap(lambda r: r.review_candidates)
+        | 'MostUncertain' >> beam.combiners.Top.Of(review_count,
+                                                   key=lambda sc: sc[0])
+        | 'WriteReview' >> beam.Map(
+            lambda top: (_REVIEW, len(review.write_review(review_dir, top)))))
+  outcomes.append(
+      results
+      | 'KeepMined' >> beam.Filter(lambda r: bool(r.serialized))
+      | 'Key' >> beam.Map(lambda r: (r.source_id, r.serialized))
+      | 'WriteMined' >> beam_io.WriteSortedShards(output_prefix, num_shards)
+      | 'TagShards' >> beam.MapTuple(
+          lambda path, n: (_SHARD, (os.path.basename(path), n))))
+  outcomes.append(
+      results
+      | 'CombineStats' >> beam.CombineGlobally(_StatsCombineFn(thresholds))
+      | 'TagStats' >> beam.Map(lambda accumulator: (_STATS, accumulator)))
+  return (outcomes
+          | 'FlattenOutcomes' >> beam.Flatten()
+          | 'Gather' >> beam.combiners.ToList()
+          | 'CheckAndWriteMetrics' >> beam.ParDo(
+              _CheckAndWriteMetrics(metrics_path, tuple(thresholds),
+                                    score_threshold, id_to_name, num_shards),
               bad_records=beam.pvalue.AsSingleton(inputs['report']),
               **metrics_kwargs))
 
@@ -312,6 +368,8 @@ def run_mining(input_pattern, output_dir, detector_spec, score_threshold,
   # Partial shards and Beam's temporary directory of a killed earlier run.
   stale_files.remove_stale_temporaries(output_dir)
   metrics_path = os.path.join(output_dir, METRICS_FILE)
+  if tf.io.gfile.exists(metrics_path):  # a previous, interrupted run's
+    tf.io.gfile.remove(metrics_path)
   options = pipeline_options or beam_io.pipeline_options([])
   pipeline = beam.Pipeline(options=options)
   with stale_files.tracking_beam_tempdir(pipeline, output_dir), pipeline:
@@ -322,6 +380,10 @@ def run_mining(input_pattern, output_dir, detector_spec, score_threshold,
                           review_dir, review_count, adaptive_threshold,
                           skip_bad_records)
   metrics = file_io.read_json(metrics_path)
+  if metrics is None:
+    raise MiningCountError('the Beam runner finished without writing %s: '
+                           'the pipeline did not run to its end' %
+                           metrics_path)
   report = metrics.get(BadRecordFields.skipped_records)
   if report and report[BadRecordFields.count]:
     logging.warning('mining skipped %d bad record(s); first: %s',
@@ -330,4 +392,11 @@ def run_mining(input_pattern, output_dir, detector_spec, score_threshold,
                                         e[BadRecordFields.record],
                                         e[BadRecordFields.problem])
                         for e in report[BadRecordFields.first][:3]))
+  prefix = os.path.join(output_dir, output_name)
+  found = {os.path.basename(p) for p in tf.io.gfile.glob(
+      beam_io.shard_pattern(prefix))}
+  if found != set(metrics['shards']):
+    raise MiningCountError('mined shards on disk %s differ from those the '
+                           'pipeline wrote %s' % (sorted(found),
+                                                  sorted(metrics['shards'])))
   return metrics

@@ -51,6 +51,38 @@ class ReadRecordsFn(beam.DoFn):
           error.path, error.index, error.source_id, error.problem))
 
 
+class ReadValidBatchesFn(beam.DoFn):
+  """TFRecord file path → lists of at most ``batch_size`` good records.
+
+  Reads, validates and batches one file in one step: batches are emitted as
+  the file is read (one batch in memory), never from ``finish_bundle``, which
+  some runners (Beam's DaskRunner) drop. Bad records go to the ``bad``
+  output (with ``skip_bad_records``) or stop the job.
+  """
+
+  def __init__(self, valid_class_ids, skip_bad_records, batch_size):
+    self._validate = ValidateRecordsFn(valid_class_ids, skip_bad_records)
+    self._read = ReadRecordsFn(skip_bad_records)
+    self._batch_size = max(1, int(batch_size))
+
+  def process(self, path):
+    batch = []
+    for element in self._read.process(path):
+      if isinstance(element, beam.pvalue.TaggedOutput):
+        yield element
+        continue
+      for checked in self._validate.process(element):
+        if isinstance(checked, beam.pvalue.TaggedOutput):
+          yield checked
+          continue
+        batch.append(checked)
+        if len(batch) == self._batch_size:
+          yield batch
+          batch = []
+    if batch:
+      yield batch
+
+
 class ValidateRecordsFn(beam.DoFn):
   """``(path, index, serialized)`` → serialized, if the record is good."""
 
@@ -103,22 +135,29 @@ class BadRecordsCombineFn(beam.CombineFn):
 class ReadValidatedRecords(beam.PTransform):
   """PCollection of file paths → (good serialized records, report).
 
-  ``expand`` returns a dict: ``records`` (PCollection of bytes) and
+  ``expand`` returns a dict: ``records`` (PCollection of bytes, or of lists
+  of at most ``batch_size`` of them when it is set) and
   ``report`` (PCollection with one ``BadRecordsCombineFn`` dict).
   """
 
-  def __init__(self, valid_class_ids, skip_bad_records=False):
+  def __init__(self, valid_class_ids, skip_bad_records=False, batch_size=None):
     super().__init__()
     self._valid_class_ids = valid_class_ids
     self._skip = skip_bad_records
+    self._batch_size = batch_size
 
   def expand(self, paths):
-    read = paths | 'Read' >> beam.ParDo(
-        ReadRecordsFn(self._skip)).with_outputs(BAD, main='records')
-    checked = read.records | 'Validate' >> beam.ParDo(
-        ValidateRecordsFn(self._valid_class_ids, self._skip)).with_outputs(
-            BAD, main='records')
-    report = ((read[BAD], checked[BAD])
-              | 'AllBad' >> beam.Flatten()
-              | 'CountBad' >> beam.CombineGlobally(BadRecordsCombineFn()))
+    if self._batch_size:
+      checked = paths | 'ReadValidBatches' >> beam.ParDo(ReadValidBatchesFn(
+          self._valid_class_ids, self._skip, self._batch_size)).with_outputs(
+              BAD, main='records')
+      bad = checked[BAD]
+    else:
+      read = paths | 'Read' >> beam.ParDo(
+          ReadRecordsFn(self._skip)).with_outputs(BAD, main='records')
+      checked = read.records | 'Validate' >> beam.ParDo(
+          ValidateRecordsFn(self._valid_class_ids, self._skip)).with_outputs(
+              BAD, main='records')
+      bad = (read[BAD], checked[BAD]) | 'AllBad' >> beam.Flatten()
+    report = bad | 'CountBad' >> beam.CombineGlobally(BadRecordsCombineFn())
     return {'records': checked.records, 'report': report}

@@ -200,7 +200,7 @@ def restore_fine_tune(model, checkpoint, checkpoint_type):
 
 
 def restore_or_initialize(trainer, model_dir, train_config, max_to_keep=7,
-                          build_fn=None):
+                          build_fn=None, save_dir=None):
   """Resumes ``model_dir`` or applies the fine-tune checkpoint.
 
   Args:
@@ -210,19 +210,23 @@ def restore_or_initialize(trainer, model_dir, train_config, max_to_keep=7,
     max_to_keep: how many checkpoints the returned manager keeps.
     build_fn: creates the model's variables (needed before a partial
       fine-tune restore can be checked).
+    save_dir: where the returned manager writes (default ``model_dir``); a
+      non-chief worker resumes from ``model_dir`` but saves to its own
+      temporary directory.
 
   Returns:
-    tf.train.CheckpointManager over ``model_dir``.
+    tf.train.CheckpointManager over ``save_dir``.
   """
   checkpoint = tf.train.Checkpoint(model=trainer.model,
                                    optimizer=trainer.optimizer,
                                    global_step=trainer.global_step)
-  manager = tf.train.CheckpointManager(checkpoint, model_dir,
+  manager = tf.train.CheckpointManager(checkpoint, save_dir or model_dir,
                                        max_to_keep=max_to_keep)
-  if manager.latest_checkpoint:
-    checkpoint_errors.restore(checkpoint, manager.latest_checkpoint,
-                              'checkpoint of model_dir', assert_matched=False)
-    logging.info('resumed %s at step %d', manager.latest_checkpoint,
+  latest = tf.train.latest_checkpoint(model_dir)
+  if latest:
+    checkpoint_errors.restore(checkpoint, latest, 'checkpoint of model_dir',
+                              assert_matched=False)
+    logging.info('resumed %s at step %d', latest,
                  int(trainer.global_step.numpy()))
   elif train_config.fine_tune_checkpoint:
     if build_fn is not None:

@@ -27,7 +27,9 @@ from object_detection_note.data import inputs
 from object_detection_note.data import record_errors
 from object_detection_note.evaluation import eval_loop
 from object_detection_note.training import checkpoints
+from object_detection_note.training import distribute_util
 from object_detection_note.training import progress
+from object_detection_note.training import source_model as source_model_lib
 
 
 class NonFiniteLossError(RuntimeError):
@@ -141,12 +143,29 @@ class Trainer:
          if g is not None])
     return losses
 
-  @tf.function
-  def distributed_step(self, batch):
+  def _step(self, batch):
     per_replica = self._strategy.run(self._replica_step, args=(batch,))
     losses = {k: self._strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
               for k, v in per_replica.items()}
     self.global_step.assign_add(1)
+    return losses
+
+  @tf.function
+  def distributed_step(self, batch):
+    """One training step on a distributed batch; returns the mean losses."""
+    return self._step(batch)
+
+  @tf.function
+  def distributed_steps(self, iterator, num_steps):
+    """``num_steps`` (an int32 tensor ≥ 1) steps in one call, no host trip.
+
+    Batches come from ``iterator`` (of ``dataset()``) inside the function, so
+    one call runs N steps on the device (the TPU pattern); returns the last
+    step's mean losses. One trace serves every ``num_steps``.
+    """
+    losses = self._step(next(iterator))
+    for _ in tf.range(num_steps - 1):
+      losses = self._step(next(iterator))
     return losses
 
   def dataset(self, input_config=None):
@@ -172,15 +191,39 @@ class Trainer:
     return self._strategy.distribute_datasets_from_function(dataset_fn)
 
 
+def steps_until_host(step, total_steps, steps_per_loop, every):
+  """Steps the next device call may run from ``step``.
+
+  At most ``steps_per_loop``, and ending on the next multiple of any period
+  in ``every`` (logging, checkpoints, evaluation) or at ``total_steps``.
+  """
+  stop = min([total_steps] + [(step // n + 1) * n for n in every])
+  return max(1, min(steps_per_loop, stop - step))
+
+
 def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
                checkpoint_every_n=1000, checkpoint_max_to_keep=7,
                record_summaries=True, strategy=None, jit_compile=False,
                config_override=None, log_every_n=None, source_model=None,
-               eval_every_n=0):
+               eval_every_n=0, steps_per_loop=1):
   """Trains until ``num_train_steps`` (or train_config.num_steps) are done.
+
+  With ``steps_per_loop > 1`` each call of the compiled function runs up to
+  that many steps (``Trainer.distributed_steps``), stopping at every step
+  where the host must log, checkpoint or evaluate; the non-finite loss check
+  then sees the last step of each call.
 
   With ``eval_every_n > 0`` the model is also evaluated in-process on the
   first eval input every n steps and at the end (``<model_dir>/eval``).
+
+  When the config asks for distillation (``note.distillation``) and no
+  ``source_model`` is given, S is restored from ``note.source_detector``; if
+  it cannot be, ``config_util.ConfigError`` names the missing field.
+
+  Under a multi-worker strategy every worker calls this with the same
+  ``model_dir``: the chief writes checkpoints, summaries, evaluations and
+  pipeline.config there; the others save into a temporary per-worker
+  directory (``distribute_util``) that is removed at the end.
 
   Returns:
     dict of the last step's loss values (python floats), plus 'step'.
@@ -193,26 +236,34 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
       config_util.create_pipeline_proto_from_configs(configs),
       pipeline_config_path, config_util.ConfigError)
   strategy = strategy or tf.distribute.get_strategy()
+  if source_model is None:
+    source_model = source_model_lib.load_for_training(
+        configs, pipeline_config_path, strategy)
   trainer = Trainer(configs, strategy, jit_compile, source_model)
   total_steps = int(num_train_steps or configs['train_config'].num_steps)
   if total_steps <= 0:
     raise ValueError('%s: set train_config.num_steps or --num_train_steps' %
                      pipeline_config_path)
   tf.io.gfile.makedirs(model_dir)
-  # Half-written files and checkpoint saves of a killed earlier run.
-  stale_files.remove_stale_temporaries(model_dir)
+  chief = distribute_util.is_chief(strategy)
+  if chief:
+    # Half-written files and checkpoint saves of a killed earlier run.
+    stale_files.remove_stale_temporaries(model_dir)
   manager = checkpoints.restore_or_initialize(
-      trainer, model_dir, configs['train_config'], checkpoint_max_to_keep)
-  config_util.save_pipeline_config(
-      config_util.create_pipeline_proto_from_configs(configs), model_dir)
+      trainer, model_dir, configs['train_config'], checkpoint_max_to_keep,
+      save_dir=distribute_util.checkpoint_dir(strategy, model_dir))
+  if chief:
+    config_util.save_pipeline_config(
+        config_util.create_pipeline_proto_from_configs(configs), model_dir)
   step = int(trainer.global_step.numpy())
   if step >= total_steps:
     logging.info('model_dir %s is already at step %d >= %d: nothing to do',
                  model_dir, step, total_steps)
+    distribute_util.remove_worker_dir(strategy, model_dir)
     return {'step': step}
   log_every_n = log_every_n or max(1, min(100, checkpoint_every_n))
   writer = (tf.summary.create_file_writer(model_dir + '/train')
-            if record_summaries else tf.summary.create_noop_writer())
+            if record_summaries and chief else tf.summary.create_noop_writer())
   meter = progress.RateMeter(total=total_steps)
   meter.reset(step)
   values = {}
@@ -225,12 +276,21 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
     return step
 
   logging.info('training %s from step %d to %d', model_dir, step, total_steps)
-  with writer.as_default():
-    for batch in bad_record_search.with_located_errors(
-        trainer.dataset(), bad_record_search.readers_of(
-            configs['train_input_config'], configs.get('note')),
-        configs['model']):
-      losses = trainer.distributed_step(batch)
+  every = [n for n in (log_every_n, checkpoint_every_n, eval_every_n) if n]
+  iterator = iter(trainer.dataset())
+  with writer.as_default(), bad_record_search.located_errors(
+      bad_record_search.readers_of(configs['train_input_config'],
+                                   configs.get('note')), configs['model']):
+    while step < total_steps:
+      try:
+        if steps_per_loop > 1:
+          count = steps_until_host(step, total_steps, steps_per_loop, every)
+          losses = trainer.distributed_steps(iterator, tf.constant(count))
+        else:
+          losses = trainer.distributed_step(next(iterator))
+      except (StopIteration, tf.errors.OutOfRangeError):
+        step = int(trainer.global_step.numpy())
+        break
       step = int(trainer.global_step.numpy())
       values = {k: float(v) for k, v in losses.items()}
       check_finite(step, values)
@@ -246,7 +306,8 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
                      values[LossKeys.total])
       if step % checkpoint_every_n == 0 or step >= total_steps:
         saved_step = save(step)
-      if eval_every_n and (step % eval_every_n == 0 or step >= total_steps):
+      if chief and eval_every_n and (step % eval_every_n == 0 or
+                                     step >= total_steps):
         metrics = eval_loop.evaluate_model(trainer.model, configs)
         eval_loop.write_metrics(metrics, model_dir + '/eval', step)
         logging.info('step %d: mAP %.4f', step,
@@ -260,5 +321,6 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
     if step > saved_step:
       save(step)
   writer.flush()
+  distribute_util.remove_worker_dir(strategy, model_dir)
   values['step'] = step
   return values

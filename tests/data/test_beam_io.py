@@ -1,8 +1,14 @@
 """Deterministic, atomic sharded output of WriteSortedShards."""
+import os
+
 import apache_beam as beam
+from apache_beam.options.pipeline_options import SetupOptions
+from apache_beam.options.pipeline_options import StandardOptions
+import pytest
 import tensorflow as tf
 
 from object_detection_note.data import beam_io
+from object_detection_note.data import sorted_runs
 
 
 def _run(prefix, keys, num_shards, direct_num_workers=1):
@@ -51,3 +57,56 @@ def test_atomic_writer_works_on_ram_filesystem():
   assert beam_io.write_tfrecord_atomically(path, [b'a', b'b']) == 2
   assert list(tf.data.TFRecordDataset(path).as_numpy_iterator()) == [b'a', b'b']
   assert tf.io.gfile.glob('ram://beam_io_test/*') == [path]
+
+
+def test_remote_runner_ships_the_project():
+  root = os.path.dirname(os.path.dirname(os.path.dirname(
+      os.path.abspath(__file__))))
+  remote = beam_io.pipeline_options(['--runner=DataflowRunner'])
+  assert remote.view_as(SetupOptions).setup_file == os.path.join(root,
+                                                                  'setup.py')
+  own = beam_io.pipeline_options(['--runner=DataflowRunner',
+                                  '--requirements_file=req.txt'])
+  assert own.view_as(SetupOptions).setup_file is None
+  local = beam_io.pipeline_options([])
+  assert local.view_as(SetupOptions).setup_file is None
+  assert local.view_as(StandardOptions).runner == 'FnApiRunner'
+  dask = beam_io.pipeline_options(['--runner=DaskRunner'])
+  assert dask.view_as(StandardOptions).runner == (
+      'apache_beam.runners.dask.dask_runner.DaskRunner')
+
+
+def test_shards_are_merged_from_bounded_runs(tmp_path, monkeypatch):
+  """No run holds more than about 1/runs of a shard; order is by key."""
+  sizes = []
+  write_run = sorted_runs.write_run
+
+  def recording_write_run(path, keyed_values):
+    keyed_values = list(keyed_values)
+    sizes.append(len(keyed_values))
+    return write_run(path, keyed_values)
+
+  monkeypatch.setattr(sorted_runs, 'write_run', recording_write_run)
+  prefix = str(tmp_path / 'mined.tfrecord')
+  keys = ['img%04d' % i for i in range(400)]
+  with beam.Pipeline(options=beam_io.pipeline_options([])) as pipeline:
+    _ = (pipeline
+         | beam.Create([(k, k.encode()) for k in reversed(keys)])
+         | beam_io.WriteSortedShards(prefix, 2, runs_per_shard=8))
+  files, contents = _read_all(prefix)
+  assert len(sizes) == 16 and sum(sizes) == 400
+  assert max(sizes) < 400 / 2 / 8 * 2  # ~25 per run, never a whole shard
+  for f in files:
+    assert contents[f] == sorted(contents[f]) and len(contents[f]) > 100
+  assert sorted(r for f in files for r in contents[f]) == sorted(
+      k.encode() for k in keys)
+  assert not tf.io.gfile.glob(prefix + '*.tmp-*')
+
+
+def test_duplicate_key_fails_naming_it(tmp_path):
+  runs = [str(tmp_path / 'a'), str(tmp_path / 'b')]
+  sorted_runs.write_run(runs[0], [('x', b'1'), ('y', b'2')])
+  sorted_runs.write_run(runs[1], [('y', b'3')])
+  with pytest.raises(sorted_runs.DuplicateKeyError, match="'y' appears twice"):
+    sorted_runs.merge_runs(runs, str(tmp_path / 'shard'))
+  assert not (tmp_path / 'shard').exists()
