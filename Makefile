@@ -10,6 +10,8 @@ CONFIG ?= configs/synthetic.config
 MODEL_DIR ?= runs/synthetic
 DATA_DIR ?= data/synthetic
 SEED ?= 0
+# Seed of the loop's trainings (make iterate); SEED is the data generator's.
+TRAIN_SEED ?= 0
 PYTEST_ARGS ?=
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -63,7 +65,8 @@ data-noisy: protos
 iterate: protos
 	@if [ "$(CONFIG)" = configs/synthetic.config ] && [ ! -f data/synthetic/manifest.json ]; then \
 	  $(MAKE) data DATA_DIR=data/synthetic; fi
-	$(PY) -m object_detection_note.iterate --pipeline_config_path=$(CONFIG) --model_dir=$(MODEL_DIR)
+	$(PY) -m object_detection_note.iterate --pipeline_config_path=$(CONFIG) --model_dir=$(MODEL_DIR) \
+	  --seed=$(TRAIN_SEED)
 
 # Step times, mining/eval throughput and peak memory -> bench/results/bench.{json,md}
 # (about 25 min on 2 cores; `make bench BENCH_ARGS=--quick` for a smoke run).

@@ -12,7 +12,8 @@ after every finished variant. Run it again after an interruption: S and
 finished iterations are not redone (the driver resumes per run directory).
 
 Each run is a subprocess (this script with ``--worker``) seeded with
-``tf_keras.utils.set_random_seed(seed)`` (Python, NumPy, TensorFlow); its log
+``tf_keras.utils.set_random_seed(seed)`` (Python, NumPy, TensorFlow) and runs the loop
+with ``iterate --seed`` semantics (each training seeded from the seed and t); its log
 goes to ``<runs_dir>/<seed>/<variant>.log``, progress lines to stdout.
 Accumulated wall time per run is kept in ``<runs_dir>/<seed>/<variant>.
 timing.json`` so that resumed runs report their whole time.
@@ -103,7 +104,7 @@ def run_worker(kind, config_path, model_dir, seed):
     ctx = stages.RunContext(config_path, os.path.dirname(model_dir), configs)
     logging.info('S: %s', stages.source_checkpoint(ctx))
     return
-  ctx = driver.make_context(config_path, model_dir)
+  ctx = driver.make_context(config_path, model_dir, seed=seed)
   print(driver.run(ctx))
 
 

@@ -22,6 +22,7 @@ from object_detection_note.data import record_errors
 from object_detection_note.data import tf_example_codec
 
 BAD = 'bad'
+GOOD = 'good'
 SKIP_HINT = ('set note.mining.skip_bad_records: true (or mine_boxes '
              '--skip_bad_records) to skip and count such records')
 _MAX_LISTED = 10
@@ -66,21 +67,23 @@ class ReadValidBatchesFn(beam.DoFn):
     self._batch_size = max(1, int(batch_size))
 
   def process(self, path):
+    """Yields ``(GOOD, batch)`` and ``(BAD, entry)`` pairs (one output: some
+    runners mishandle tagged outputs)."""
     batch = []
     for element in self._read.process(path):
       if isinstance(element, beam.pvalue.TaggedOutput):
-        yield element
+        yield BAD, element.value
         continue
       for checked in self._validate.process(element):
         if isinstance(checked, beam.pvalue.TaggedOutput):
-          yield checked
+          yield BAD, checked.value
           continue
         batch.append(checked)
         if len(batch) == self._batch_size:
-          yield batch
+          yield GOOD, batch
           batch = []
     if batch:
-      yield batch
+      yield GOOD, batch
 
 
 class ValidateRecordsFn(beam.DoFn):
@@ -148,16 +151,19 @@ class ReadValidatedRecords(beam.PTransform):
 
   def expand(self, paths):
     if self._batch_size:
-      checked = paths | 'ReadValidBatches' >> beam.ParDo(ReadValidBatchesFn(
-          self._valid_class_ids, self._skip, self._batch_size)).with_outputs(
-              BAD, main='records')
-      bad = checked[BAD]
+      tagged = paths | 'ReadValidBatches' >> beam.ParDo(ReadValidBatchesFn(
+          self._valid_class_ids, self._skip, self._batch_size))
+      records = (tagged | 'Good' >> beam.Filter(lambda te: te[0] == GOOD)
+                 | 'GoodValue' >> beam.Map(lambda te: te[1]))
+      bad = (tagged | 'Bad' >> beam.Filter(lambda te: te[0] == BAD)
+             | 'BadValue' >> beam.Map(lambda te: te[1]))
     else:
       read = paths | 'Read' >> beam.ParDo(
           ReadRecordsFn(self._skip)).with_outputs(BAD, main='records')
       checked = read.records | 'Validate' >> beam.ParDo(
           ValidateRecordsFn(self._valid_class_ids, self._skip)).with_outputs(
               BAD, main='records')
+      records = checked.records
       bad = (read[BAD], checked[BAD]) | 'AllBad' >> beam.Flatten()
     report = bad | 'CountBad' >> beam.CombineGlobally(BadRecordsCombineFn())
-    return {'records': checked.records, 'report': report}
+    return {'records': records, 'report': report}
