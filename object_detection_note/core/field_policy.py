@@ -311,6 +311,7 @@ def _build_rules():
       'InputReader.prefetch_size': NoEffect('tf.data AUTOTUNE'),
       'InputReader.num_parallel_map_calls': NoEffect('tf.data AUTOTUNE'),
       'InputReader.max_number_of_boxes': h,
+      'InputReader.skip_bad_records': h,
       'InputReader.num_additional_channels': _equals(0),
       'InputReader.num_keypoints': _equals(0),
       'InputReader.load_multiclass_scores': _false,

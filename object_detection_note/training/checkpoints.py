@@ -73,10 +73,13 @@ def _is_bookkeeping(key):
 def _restore_from_sources(model, path, reader, sources, layout):
   """Assigns each source value whose key exists and shape fits."""
   shapes = reader.get_variable_to_shape_map()
-  by_ref = {v.ref(): v for v in model.variables}
   restored, not_restored, used = [], [], set()
-  for ref, source in sources.items():
-    variable = by_ref[ref]
+  # Model order, the same in every worker (assignments to distributed
+  # variables must happen in one order on all of them).
+  for variable in model.variables:
+    source = sources.get(variable.ref())
+    if source is None:
+      continue
     if source.key not in shapes:
       not_restored.append((variable.name, 'no key ' + source.key))
       continue
@@ -193,7 +196,11 @@ def restore_fine_tune(model, checkpoint, checkpoint_type):
         model, scope, reader.get_variable_to_shape_map().keys())
   else:
     sources = checkpoint_layouts.project_layout(model, scope)
-  report = _restore_from_sources(model, path, reader, sources, layout)
+  try:
+    report = _restore_from_sources(model, path, reader, sources, layout)
+  except (IndexError, tf.errors.OpError) as error:  # truncated data files
+    raise checkpoint_errors.explain(
+        error, None, path, 'train_config.fine_tune_checkpoint') from None
   _log_report(report, checkpoint_type)
   _check_report(report, model, scope)
   return report
