@@ -7,11 +7,7 @@ directory, as a multi-worker accelerator job would. Also: an iterate config
 that asks for distillation without a source detector fails at its training
 stage instead of training without S.
 """
-import json
 import os
-import socket
-import subprocess
-import sys
 
 import pytest
 import tensorflow as tf
@@ -24,19 +20,7 @@ from object_detection_note.iterate import driver
 from object_detection_note.iterate import run_layout as layout
 from test_iterate_loop import _MODEL
 from test_iterate_loop import _NOTE
-
-_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
-
-
-def _free_ports(count):
-  sockets = [socket.socket() for _ in range(count)]
-  for s in sockets:
-    s.bind(('127.0.0.1', 0))
-  ports = [s.getsockname()[1] for s in sockets]
-  for s in sockets:
-    s.close()
-  return ports
-
+import worker_processes
 
 def _write_configs(root, data, source_block=True):
   source = str(root / 'source.config')
@@ -81,26 +65,11 @@ def test_train_stage_on_two_workers_distills(tmp_path, data_dir):
   target = _write_configs(tmp_path, data_dir)
   model_dir = str(tmp_path / 'run')
   driver.run_stage(driver.make_context(target, model_dir), 'source')
-  hosts = ['127.0.0.1:%d' % p for p in _free_ports(2)]
-  processes = []
-  for index in range(2):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', CUDA_VISIBLE_DEVICES='',
-               PYTHONPATH=_ROOT, TF_CONFIG=json.dumps({
-                   'cluster': {'worker': hosts},
-                   'task': {'type': 'worker', 'index': index}}))
-    processes.append(subprocess.Popen(
-        [sys.executable, '-m', 'object_detection_note.iterate',
-         '--pipeline_config_path=' + target, '--model_dir=' + model_dir,
-         '--stage=train', '--iteration=0', '--num_workers=2'],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-  for index, process in enumerate(processes):
-    try:
-      _, stderr = process.communicate(timeout=600)
-    except subprocess.TimeoutExpired:
-      for p in processes:
-        p.kill()
-      raise
-    assert process.returncode == 0, 'worker %d:\n%s' % (index, stderr[-3000:])
+  results = worker_processes.run_workers('object_detection_note.iterate', [
+      '--pipeline_config_path=' + target, '--model_dir=' + model_dir,
+      '--stage=train', '--iteration=0', '--num_workers=2'])
+  for index, (code, stderr) in enumerate(results):
+    assert code == 0, 'worker %d:\n%s' % (index, stderr[-3000:])
 
   configs = config_util.get_configs_from_pipeline_file(
       layout.pipeline_path(model_dir, 0))

@@ -9,59 +9,26 @@ equal the number of steps (one synchronised update per step, not one per
 worker); the non-chief's temporary directory is gone; the summaries and
 pipeline.config are the chief's.
 """
-import json
 import os
-import socket
-import subprocess
-import sys
 
 import numpy as np
 import tensorflow as tf
 
 import training_test_utils as utils
+import worker_processes
 from object_detection_note.core import config_util
 from object_detection_note.core.fields import InputFields
 from object_detection_note.core.fields import LossKeys
 from object_detection_note.data import inputs
 
-_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 _STEPS = 3
 
 
-def _free_ports(count):
-  sockets = [socket.socket() for _ in range(count)]
-  for s in sockets:
-    s.bind(('127.0.0.1', 0))
-  ports = [s.getsockname()[1] for s in sockets]
-  for s in sockets:
-    s.close()
-  return ports
-
-
 def _start_workers(config, model_dir, num_workers=2):
-  hosts = ['127.0.0.1:%d' % p for p in _free_ports(num_workers)]
-  processes = []
-  for index in range(num_workers):
-    tf_config = {'cluster': {'worker': hosts},
-                 'task': {'type': 'worker', 'index': index}}
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', CUDA_VISIBLE_DEVICES='',
-               PYTHONPATH=_ROOT, TF_CONFIG=json.dumps(tf_config))
-    processes.append(subprocess.Popen(
-        [sys.executable, '-m', 'object_detection_note.model_main_tf2',
-         '--pipeline_config_path=' + config, '--model_dir=' + model_dir,
-         '--num_workers=%d' % num_workers, '--num_train_steps=%d' % _STEPS,
-         '--checkpoint_every_n=2'],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-  results = []
-  for process in processes:
-    try:
-      _, stderr = process.communicate(timeout=600)
-    except subprocess.TimeoutExpired:
-      for p in processes:
-        p.kill()
-      raise
-    results.append((process.returncode, stderr))
-  return results
+  return worker_processes.run_workers('object_detection_note.model_main_tf2', [
+      '--pipeline_config_path=' + config, '--model_dir=' + model_dir,
+      '--num_workers=%d' % num_workers, '--num_train_steps=%d' % _STEPS,
+      '--checkpoint_every_n=2'], num_workers)
 
 
 def test_two_workers_train_into_one_model_dir(tmp_path, tiny_data_dir):
