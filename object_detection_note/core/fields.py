@@ -220,3 +220,49 @@ class BadRecordFields:
   record = 'record'
   source_id = 'source_id'
   problem = 'problem'
+
+
+class DiagnosticsFields:
+  """Keys of the loop-health diagnostics (``mining/loop_diagnostics.py``):
+  the ``diagnostics`` entry of ``mining_metrics.json`` and of the mining
+  manifest, and the per-iteration ``diagnostics_boxes.json``."""
+  diagnostics = 'diagnostics'
+  boxes_file = 'diagnostics_boxes.json'  # {source_id: [mined class ids]}
+  diagnosed_set = 'set'  # AUDIT_SET or IMAGE_LEVEL_SET
+  audit_set = 'audit'
+  image_level_set = 'image_level'
+  model = 'model'
+  images = 'images'
+  score_threshold = 'score_threshold'
+  # Heads whose scores are reported; 'mean' is the mined score.
+  det_cls = 'det_cls'
+  det_cls_a = 'det_cls_a'
+  mean = 'mean'
+  heads = (det_cls, det_cls_a, mean)
+  # (a) scores of the hidden instances.
+  hidden_scores = 'hidden_instance_scores'
+  hidden_boxes = 'hidden_boxes'
+  covered = 'covered_share'  # share with a proposal at IoU >= match IoU
+  median = 'median'
+  above_threshold = 'share_above_threshold'
+  per_category = 'per_category'
+  # (b) background proposals sampled on mined images.
+  background = 'background_proposals'
+  mined_images = 'mined_images'
+  sampled_background = 'sampled_background'
+  hidden_target = 'hidden_target'  # share: IoU >= match IoU to a hidden box
+  source_object = 'source_object'  # share: to a source-category object
+  nothing = 'nothing'  # share: to neither
+  # (c) mined boxes, new boxes.
+  mined = 'mined'
+  new_boxes = 'new_boxes'
+  boxes = 'boxes'
+  true_positives = 'true_positives'
+  precision = 'precision'
+  recall = 'recall'
+  previous_known = 'previous_known'  # B^{t-1}'s boxes were available
+  # (d) consensus.
+  consensus = 'consensus'
+  fail_det_cls = 'fail_det_cls'
+  fail_det_cls_a = 'fail_det_cls_a'
+  fail_either = 'fail_either'

@@ -375,6 +375,19 @@ class NoteFasterRcnn(tf_keras.Model):
       probabilities = 0.5 * (probabilities + tf.nn.softmax(logits_a))
     return probabilities
 
+  def head_class_probabilities(self, predictions):
+    """Each box-classifier head's softmax apart, for the loop diagnostics.
+
+    Returns:
+      {'det_cls': float32 [B, K, C + 1], 'det_cls_a': float32 [B, K, C + 1]
+      or None without det-cls-a}; ``class_probabilities`` is their mean.
+    """
+    logits_a = predictions.get(PredictionFields.class_logits_a)
+    return {
+        'det_cls': tf.nn.softmax(predictions[PredictionFields.class_logits]),
+        'det_cls_a': None if logits_a is None else tf.nn.softmax(logits_a),
+    }
+
   def box_classifier_probabilities(self, preprocessed_images, proposal_boxes):
     """Class distribution of given boxes, for distilling into another model.
 
