@@ -27,7 +27,8 @@ The results dict (``ablation.json``) that ``bench/run_ablation.py`` builds:
 
 A row is ``{'iteration': t, 'mAP': float, 'mAP@0.5': float, 'mined_boxes':
 int | None, 'mined_precision': float | None, 'mined_recall': float | None,
-'distillation': bool, 'num_steps': int, ...}`` (mining fields None at T^0).
+'distillation': bool, 'num_steps': int, 'diagnostics': iterate/loop_health.row
+dict | None, ...}`` (mining fields None at T^0).
 """
 import io
 import math
@@ -51,6 +52,11 @@ VARIANTS = (
 LABELS = dict(VARIANTS)
 METRICS = ('mAP', 'mAP@0.5', 'mined_boxes', 'mined_precision',
            'mined_recall')
+# Loop-health figures (the row's 'diagnostics', iterate/loop_health.row);
+# None where a run has no hidden boxes or audit set.
+HEALTH_METRICS = ('new_box_precision', 'consensus_fail_det_cls',
+                  'consensus_fail_det_cls_a', 'hidden_above_mean',
+                  'background_hidden_target')
 
 
 # ---------------------------------------------------------------- aggregation
@@ -73,7 +79,10 @@ def _value(row, metric):
   """
   if metric == 'mined_precision' and not row.get('mined_boxes'):
     return None
-  value = row.get(metric)
+  if metric in HEALTH_METRICS:
+    value = (row.get('diagnostics') or {}).get(metric)
+  else:
+    value = row.get(metric)
   if value is None or (isinstance(value, float) and not math.isfinite(value)):
     return None
   return value
@@ -102,7 +111,7 @@ def summarise(runs, seeds):
     for t in sorted(per_iteration):
       rows = per_iteration[t]
       entry = {'iteration': t, 'n': len(rows), 'seeds': len(seeds)}
-      for metric in METRICS:
+      for metric in METRICS + HEALTH_METRICS:
         entry[metric] = _stats([_value(r, metric) for r in rows])
       entries.append(entry)
     summary[variant] = entries
@@ -344,7 +353,8 @@ def markdown(results):
       '',
   ] + _iteration_table(results, 1, ('mined_boxes', 'mined_precision',
                                     'mined_recall'),
-                       ('%.0f', '%.3f', '%.3f'), 'B^') + [
+                       ('%.0f', '%.3f', '%.3f'), 'B^') + _health_lines(
+                           results) + [
       '',
       '## Time per variant',
       '',
@@ -366,6 +376,37 @@ def markdown(results):
   name = results.get('results_name', 'ablation')
   lines += ['', '![%s](%s.png)' % (name, name)]
   return '\n'.join(lines) + '\n'
+
+
+def _health_lines(results):
+  """Loop-health tables (new-box precision, consensus, ...), if any run has
+  diagnostics."""
+  summary = results.get('summary') or {}
+  if not any(e.get(m) for entries in summary.values() for e in entries
+             for m in HEALTH_METRICS):
+    return []
+  return [
+      '',
+      '## Loop health per iteration (mining diagnostics)',
+      '',
+      'Cells: precision of the boxes new in B^t (not in B^{t-1}) / share of '
+      'B^t that det-cls alone / det-cls-a alone would not pass θ '
+      '(consensus). Definitions: '
+      '`object_detection_note/mining/loop_diagnostics.py`.',
+      '',
+  ] + _iteration_table(results, 1, ('new_box_precision',
+                                    'consensus_fail_det_cls',
+                                    'consensus_fail_det_cls_a'),
+                       ('%.3f', '%.3f', '%.3f'), 'B^') + [
+      '',
+      'Cells: share of the hidden instances of A that T^{t-1} scores above θ '
+      '(mean of det-cls and det-cls-a, the mined score) / share of the '
+      'background proposals sampled on mined images that lie on a hidden '
+      'instance (false negatives).',
+      '',
+  ] + _iteration_table(results, 1, ('hidden_above_mean',
+                                    'background_hidden_target'),
+                       ('%.3f', '%.3f'), 'B^')
 
 
 _PANELS = (

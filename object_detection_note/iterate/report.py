@@ -2,11 +2,14 @@
 
 report.json: ``{"iterations": [{"iteration": t, "mAP": …, "mAP@0.5": …,
 "mined_boxes": …, "mined_precision": …, "mined_recall": …,
-"mining_warning": …}, …]}`` (mining fields are null for T^0, which is trained
-on seeds only; precision is null when nothing was mined, shown as "—").
+"mining_warning": …, "diagnostics": {…} or null}, …]}`` (mining fields are
+null for T^0, which is trained on seeds only; precision is null when nothing
+was mined, shown as "—"; diagnostics: ``loop_health.row``, null without
+hidden boxes or an audit set).
+report.md: the table, then the loop-health tables (``loop_health``).
 report.png: mAP per iteration; mined boxes and precision per iteration; the
 precision-vs-number-of-boxes curve of every iteration's threshold sweep
-(paper Fig. 6).
+(paper Fig. 6); with diagnostics, a loop-health panel (``loop_health``).
 """
 import io
 import os
@@ -16,6 +19,8 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from object_detection_note.core import file_io  # pylint: disable=wrong-import-position
+from object_detection_note.core.fields import DiagnosticsFields  # pylint: disable=wrong-import-position
+from object_detection_note.iterate import loop_health  # pylint: disable=wrong-import-position
 from object_detection_note.iterate import run_layout as layout  # pylint: disable=wrong-import-position
 from object_detection_note.mining import mining_pipeline  # pylint: disable=wrong-import-position
 
@@ -44,6 +49,8 @@ def collect(model_dir, num_iterations):
         'mining_warning': mining.get('warning'),
         'distillation': manifest.get('distillation'),
         'num_steps': manifest.get('num_steps'),
+        'diagnostics': loop_health.row(mining.get(
+            DiagnosticsFields.diagnostics)),
     })
     metrics = layout.read_json(os.path.join(layout.mined_dir(model_dir, t),
                                             mining_pipeline.METRICS_FILE))
@@ -83,7 +90,9 @@ def _or_nan(value):
 
 
 def _plot(rows, sweeps):
-  figure, axes = plt.subplots(1, 3, figsize=(15, 4))
+  with_health = any(r.get('diagnostics') for r in rows)
+  figure, axes = plt.subplots(1, 4 if with_health else 3,
+                              figsize=(20 if with_health else 15, 4))
   its = [r['iteration'] for r in rows]
   axes[0].plot(its, [r['mAP'] or 0 for r in rows], 'o-', label='mAP@[.5:.95]')
   axes[0].plot(its, [r['mAP@0.5'] or 0 for r in rows], 's-', label='mAP@.5')
@@ -107,6 +116,8 @@ def _plot(rows, sweeps):
               xlabel='mined boxes', ylabel='precision', ylim=(0, 1.05))
   if sweeps:
     axes[2].legend(title='miner')
+  if with_health:
+    loop_health.plot(axes[3], rows)
   figure.tight_layout()
   buffer = io.BytesIO()
   figure.savefig(buffer, format='png', dpi=100)
@@ -123,7 +134,11 @@ def write_report(model_dir, num_iterations, command=None):
   text = '# NOTE-RCNN run report\n\n'
   if command:
     text += 'Made by: `%s`\n\n' % command
-  text += table + '\n\n![report](report.png)\n'
+  text += table + '\n\n'
+  health = loop_health.markdown(rows)
+  if health:
+    text += health + '\n\n'
+  text += '![report](report.png)\n'
   file_io.write_atomically(os.path.join(model_dir, 'report.md'), text)
   file_io.write_atomically(os.path.join(model_dir, 'report.png'),
                            _plot(rows, sweeps))

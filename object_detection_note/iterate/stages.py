@@ -22,6 +22,7 @@ import tensorflow as tf
 import tf_keras
 
 from object_detection_note.core import config_util
+from object_detection_note.core.fields import DiagnosticsFields
 from object_detection_note.data import beam_io
 from object_detection_note.data import label_map_util
 from object_detection_note.data import tf_example_codec
@@ -29,6 +30,7 @@ from object_detection_note.evaluation import eval_loop
 from object_detection_note.iterate import run_layout as layout
 from object_detection_note.mining import class_thresholds
 from object_detection_note.mining import detectors
+from object_detection_note.mining import diagnostics_pass
 from object_detection_note.mining import mining_pipeline
 from object_detection_note.mining import review
 from object_detection_note.training import distribute_util
@@ -296,6 +298,10 @@ def mine_iteration(ctx, t):
           'adaptive_threshold') else None),
       skip_bad_records=mining.skip_bad_records)
   finished()
+  diagnostics = diagnostics_pass.diagnose_iteration(
+      note, layout.pipeline_path(ctx.model_dir, t - 1), checkpoint, directory,
+      beam_io.shard_pattern(layout.mined_prefix(ctx.model_dir, t)),
+      layout.mined_dir(ctx.model_dir, t - 1) if t > 1 else None, t)
   shards = sorted(tf.io.gfile.glob(beam_io.shard_pattern(
       layout.mined_prefix(ctx.model_dir, t))))
   manifest = {
@@ -312,6 +318,8 @@ def mine_iteration(ctx, t):
       metrics['threshold_sweep'])
   if warning:
     manifest['warning'] = warning
+  if diagnostics is not None:
+    manifest[DiagnosticsFields.diagnostics] = diagnostics
   layout.write_json(marker, manifest)
   logging.info('B^%d: %d boxes on %d/%d images, precision %s, recall %s',
                t, metrics['mined_boxes'], metrics['images_with_boxes'],
