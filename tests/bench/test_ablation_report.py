@@ -262,3 +262,31 @@ def test_write_results_under_another_name(tmp_path):
   assert text.rstrip().endswith('![ablation_noisy](ablation_noisy.png)')
   with open(paths[0]) as f:
     assert json.load(f)['results_name'] == 'ablation_noisy'
+
+
+def test_loop_health_columns_from_row_diagnostics():
+  runs = _two_seed_runs()
+  for seed, (new_precision, fail_cls, fail_a) in (
+      ('0', (0.8, 0.1, 0.3)), ('1', (0.6, 0.3, 0.5))):
+    runs['naive'][seed]['rows'][1]['diagnostics'] = {
+        'new_box_precision': new_precision,
+        'consensus_fail_det_cls': fail_cls,
+        'consensus_fail_det_cls_a': fail_a, 'hidden_above_mean': 0.25,
+        'background_hidden_target': None}
+  results = _results(runs, [0, 1])
+  results['summary'] = ablation_report.summarise(runs, [0, 1])
+  naive = {e['iteration']: e for e in results['summary']['naive']}
+  assert naive[1]['new_box_precision']['mean'] == pytest.approx(0.7)
+  assert naive[1]['background_hidden_target'] is None
+  assert naive[2]['consensus_fail_det_cls'] is None
+  lines = ablation_report.markdown(results).splitlines()
+  assert '## Loop health per iteration (mining diagnostics)' in lines
+  assert ('| Naive | 0.700 ± 0.141 / 0.200 ± 0.141 / 0.400 ± 0.141 | '
+          '— / — / — |' in lines)
+  assert '| Naive | 0.250 ± 0.000 / — | — / — |' in lines
+
+
+def test_no_loop_health_section_without_diagnostics():
+  results = _results(_two_seed_runs(), [0, 1])
+  results['summary'] = ablation_report.summarise(results['runs'], [0, 1])
+  assert 'Loop health' not in ablation_report.markdown(results)
