@@ -23,6 +23,7 @@ classes per image go to ``diagnostics_boxes.json`` beside it, read by the
 next iteration for the new-box precision.
 """
 import os
+import time
 
 from absl import logging
 import numpy as np
@@ -53,13 +54,15 @@ def _files(reader, field):
   return files
 
 
-def iterate_diagnosed_records(files, valid_class_ids, audit, max_images=0):
+def iterate_diagnosed_records(files, valid_class_ids, audit, max_images=0,
+                              skip_bad_records=False):
   """Decoded records to diagnose, with their true boxes as hidden boxes.
 
   Audit records: object boxes become hidden boxes and image-level labels
   default to their classes. Records of A without hidden boxes are passed
   over. A bad record raises ``record_errors.BadRecordError`` naming the
-  file, the record index and the problem.
+  file, the record index and the problem, or is passed over with
+  ``skip_bad_records`` (note.mining.skip_bad_records, as mining does).
 
   Yields:
     tf_example_codec.DetectionRecord, at most ``max_images`` (0: all).
@@ -70,6 +73,8 @@ def iterate_diagnosed_records(files, valid_class_ids, audit, max_images=0):
         tf.data.TFRecordDataset(path).as_numpy_iterator()):
       record, source_id, problem = record_errors.decode_checked(
           serialized, valid_class_ids, tf_example_codec.example_to_record)
+      if problem and skip_bad_records:
+        continue
       if problem:
         raise record_errors.BadRecordError(path, index, source_id, problem,
                                            'diagnostics read this record')
@@ -304,8 +309,10 @@ def diagnose_iteration(note, pipeline_config_path, checkpoint, mined_dir,
   id_to_name = label_map_util.get_id_to_name(reader.label_map_path)
   metrics_path = os.path.join(mined_dir, 'mining_metrics.json')
   metrics = file_io.read_json(metrics_path)
+  started = time.monotonic()
   records = iterate_diagnosed_records(_files(reader, field), sorted(id_to_name),
-                                      audit, mining.diagnostics.max_images)
+                                      audit, mining.diagnostics.max_images,
+                                      mining.skip_bad_records)
   first = next(records, None)
   if first is None:
     logging.info('B^%d: no hidden boxes and no audit set, no diagnostics',
@@ -335,11 +342,11 @@ def diagnose_iteration(note, pipeline_config_path, checkpoint, mined_dir,
   if metrics is not None:
     metrics[D.diagnostics] = summary
     file_io.write_json_atomically(metrics_path, metrics)
-  logging.info('B^%d diagnostics (%s, %d images): new-box precision %s, '
+  logging.info('B^%d diagnostics (%s, %d images, %.1fs): new-box precision %s, '
                'consensus fail det-cls %s / det-cls-a %s, background '
                'proposals on hidden instances %s', iteration,
                summary[D.diagnosed_set], summary[D.images],
-               *(_text(v) for v in (
+               time.monotonic() - started, *(_text(v) for v in (
                    summary[D.new_boxes][D.precision],
                    summary[D.consensus][D.fail_det_cls],
                    summary[D.consensus][D.fail_det_cls_a],
