@@ -169,6 +169,8 @@ class ModelRunner:
     h, w = outputs['true_shape'][:2]
     scale = np.array([h, w, h, w], np.float32)
     proposals = outputs['proposals_abs']
+    if not len(proposals):
+      return np.zeros((0, 4)), np.zeros((0,), np.int32), np.zeros((0,))
     gt = np.asarray(mined.boxes, np.float32).reshape(-1, 4) * scale
     samples = second_stage.sample_proposals(
         tf.constant(proposals[np.newaxis], tf.float32),
@@ -307,6 +309,14 @@ def diagnose_iteration(note, pipeline_config_path, checkpoint, mined_dir,
   field = ('note.mining.audit_input_reader' if audit
            else 'note.image_level_input_reader')
   id_to_name = label_map_util.get_id_to_name(reader.label_map_path)
+  if audit and id_to_name != label_map_util.get_id_to_name(
+      note.image_level_input_reader.label_map_path):
+    raise ValueError(
+        'note.mining.audit_input_reader.label_map_path: %s differs from '
+        'note.image_level_input_reader.label_map_path %s (the audit set must '
+        'use the target label map)' % (
+            reader.label_map_path,
+            note.image_level_input_reader.label_map_path))
   metrics_path = os.path.join(mined_dir, 'mining_metrics.json')
   metrics = file_io.read_json(metrics_path)
   started = time.monotonic()

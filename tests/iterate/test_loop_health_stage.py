@@ -194,3 +194,21 @@ def test_training_never_reads_the_audit_set(tmp_path, monkeypatch):
   assert batch['image'].shape[0] == 2
   assert not any('audit' in p for p in globbed)
   assert any('seed' in p for p in globbed)
+
+
+def test_loop_health_markdown_shows_undefined_as_dash():
+  from object_detection_note.mining import loop_diagnostics  # pylint: disable=g-import-not-at-top
+  stats = loop_diagnostics.DiagnosticsStats(previous_known=False)
+  stats.images = 1
+  stats.add_hidden([1], {D.det_cls: [0.9], D.det_cls_a: None,
+                         D.mean: [0.9]}, [True], [0.5])
+  stats.add_mined([], [], [], np.zeros(0, bool), None)
+  summary = stats.summary({1: 'cat'})
+  summary.update({D.diagnosed_set: 'audit', D.model: 'T^0'})
+  text = report.loop_health.markdown([
+      {'iteration': 1, 'diagnostics': report.loop_health.row(summary)}])
+  assert ('| B^1 | audit (1) | 1.000 / — / 1.000 | 0.900 / — / 0.900 | — | '
+          '— | — | — | — |') in text
+  assert '| B^1 | cat | 1.000 / — / 1.000 | — | 0.000 |' in text
+  assert report.loop_health.markdown([{'iteration': 1,
+                                       'diagnostics': None}]) == ''
