@@ -199,3 +199,48 @@ def test_diagnose_takes_given_mined_boxes_and_unknown_previous():
   # Its scores come from detection 1's proposal 0: det-cls .8, det-cls-a .4.
   assert s[D.consensus][D.fail_det_cls] == 1.0  # 0.8 <= 0.9
   assert s[D.consensus][D.fail_det_cls_a] == 1.0
+
+
+def _write(path, records):
+  with tf.io.TFRecordWriter(str(path)) as writer:
+    for record in records:
+      writer.write(tf_example_codec.serialize_record(record))
+
+
+def test_diagnosed_records_audit_boxes_become_hidden_and_bad_record_named(
+    tmp_path):
+  image = tf_example_codec.encode_image(np.zeros((8, 8, 3), np.uint8))
+  audit = tf_example_codec.DetectionRecord(
+      image_bytes=image, source_id='x', height=8, width=8, image_format='png',
+      boxes=[[0.1, 0.1, 0.5, 0.5], [0.2, 0.2, 0.9, 0.9]], classes=[2, 2])
+  no_hidden = _record('y', np.zeros((0, 4)), [], [1])
+  path = tmp_path / 'a.tfrecord'
+  _write(path, [audit, no_hidden])
+  [got] = list(diagnostics_pass.iterate_diagnosed_records(
+      [str(path)], [1, 2], audit=True, max_images=1))
+  assert got.hidden_classes.tolist() == [2, 2]
+  assert got.image_labels.tolist() == [2]
+  # Read as A's records: neither has hidden boxes, both are passed over.
+  assert list(diagnostics_pass.iterate_diagnosed_records(
+      [str(path)], [1, 2], audit=False)) == []
+  bad = tmp_path / 'bad.tfrecord'
+  _write(bad, [audit])
+  with pytest.raises(ValueError, match=r'bad\.tfrecord.*record #0'):
+    list(diagnostics_pass.iterate_diagnosed_records([str(bad)], [1],
+                                                    audit=True))
+  assert list(diagnostics_pass.iterate_diagnosed_records(
+      [str(bad)], [1], audit=True, skip_bad_records=True)) == []
+
+
+def test_audit_label_map_must_be_the_target_one(tmp_path):
+  from object_detection_note.protos import note_pb2  # pylint: disable=g-import-not-at-top
+  for name, text in (('a', 'item { id: 1 name: "cat" }'),
+                     ('b', 'item { id: 1 name: "dog" }')):
+    (tmp_path / (name + '.pbtxt')).write_text(text)
+  note = note_pb2.NoteConfig()
+  note.image_level_input_reader.label_map_path = str(tmp_path / 'a.pbtxt')
+  note.mining.audit_input_reader.label_map_path = str(tmp_path / 'b.pbtxt')
+  with pytest.raises(ValueError,
+                     match='note.mining.audit_input_reader.label_map_path'):
+    diagnostics_pass.diagnose_iteration(note, 'p', 'c', str(tmp_path), '*',
+                                        None, 1)
