@@ -42,6 +42,7 @@ from typing import Optional, Tuple
 import tensorflow as tf
 import tf_keras
 
+from object_detection_note.core.fields import DiagnosticsFields
 from object_detection_note.core.fields import InputFields
 from object_detection_note.core.fields import LossKeys
 from object_detection_note.core.fields import PredictionFields
@@ -384,8 +385,10 @@ class NoteFasterRcnn(tf_keras.Model):
     """
     logits_a = predictions.get(PredictionFields.class_logits_a)
     return {
-        'det_cls': tf.nn.softmax(predictions[PredictionFields.class_logits]),
-        'det_cls_a': None if logits_a is None else tf.nn.softmax(logits_a),
+        DiagnosticsFields.det_cls:
+            tf.nn.softmax(predictions[PredictionFields.class_logits]),
+        DiagnosticsFields.det_cls_a:
+            None if logits_a is None else tf.nn.softmax(logits_a),
     }
 
   def box_classifier_probabilities(self, preprocessed_images, proposal_boxes):

@@ -145,8 +145,8 @@ class ModelRunner:
     true_shape = true_shapes[0].numpy()
     scale = np.array([true_shape[0], true_shape[1]] * 2, np.float64)
     proposals_abs = proposals[0, :n].numpy()
-    det_cls = heads['det_cls'][0, :n].numpy()
-    det_cls_a = (heads['det_cls_a'][0, :n].numpy() if 'det_cls_a' in heads
+    det_cls = heads[D.det_cls][0, :n].numpy()
+    det_cls_a = (heads[D.det_cls_a][0, :n].numpy() if D.det_cls_a in heads
                  else None)
     count = int(detections['num_detections'][0])
     return {

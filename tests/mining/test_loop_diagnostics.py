@@ -244,3 +244,22 @@ def test_audit_label_map_must_be_the_target_one(tmp_path):
                      match='note.mining.audit_input_reader.label_map_path'):
     diagnostics_pass.diagnose_iteration(note, 'p', 'c', str(tmp_path), '*',
                                         None, 1)
+
+
+def test_model_head_probabilities_average_to_the_mined_score():
+  from object_detection_note.core.fields import PredictionFields  # pylint: disable=g-import-not-at-top
+  from object_detection_note.meta_architectures import note_faster_rcnn  # pylint: disable=g-import-not-at-top
+  model = note_faster_rcnn.NoteFasterRcnn
+  predictions = {PredictionFields.class_logits: tf.constant([[[2.0, 0.0]]]),
+                 PredictionFields.class_logits_a: tf.constant([[[0.0, 2.0]]])}
+  heads = model.head_class_probabilities(None, predictions)
+  e = np.exp(2.0) / (1 + np.exp(2.0))
+  np.testing.assert_allclose(heads[D.det_cls].numpy(), [[[e, 1 - e]]],
+                             rtol=1e-6)
+  np.testing.assert_allclose(heads[D.det_cls_a].numpy(), [[[1 - e, e]]],
+                             rtol=1e-6)
+  np.testing.assert_allclose(
+      ld.mean_head(heads[D.det_cls].numpy(), heads[D.det_cls_a].numpy()),
+      model.class_probabilities(None, predictions).numpy(), rtol=1e-6)
+  del predictions[PredictionFields.class_logits_a]
+  assert model.head_class_probabilities(None, predictions)[D.det_cls_a] is None
