@@ -33,6 +33,7 @@ from object_detection_note.evaluation import lvis_evaluator
 from object_detection_note.training import checkpoint_layouts
 from object_detection_note.training import checkpoints
 from object_detection_note.training import checkpoint_errors
+from object_detection_note.training import note_head_checks
 from object_detection_note.training import progress
 
 METRICS_FILE = 'metrics.json'
@@ -139,10 +140,12 @@ def write_metrics(metrics, directory, step=None):
   return path
 
 
-def restore_for_eval(configs, checkpoint_path):
+def restore_for_eval(configs, checkpoint_path, allow_partial_restore=False):
   """Builds the model for inference and restores a checkpoint into it.
 
-  Project checkpoints must match the model exactly; OD API model-zoo
+  Project checkpoints must match the model exactly, NOTE heads included
+  (``note_head_checks``: a NOTE checkpoint into a model without them, or
+  the reverse, fails unless ``allow_partial_restore``); OD API model-zoo
   checkpoints are read by ``training.checkpoints`` (``full``: heads of
   another num_classes stay initialised, and are logged).
   """
@@ -158,9 +161,13 @@ def restore_for_eval(configs, checkpoint_path):
     # An OD API (model zoo) checkpoint: every variable, shapes checked.
     checkpoints.restore_fine_tune(model, checkpoint_path, 'full')
     return model
+  missing = note_head_checks.check_heads(model, checkpoint_path,
+                                        allow_partial_restore)
   # CheckpointError (a ValueError) names the checkpoint and says whether it
   # is unreadable or which variables do not fit.
-  checkpoint_errors.restore(tf.train.Checkpoint(model=model), checkpoint_path)
+  checkpoint_errors.restore(tf.train.Checkpoint(model=model), checkpoint_path,
+                            assert_matched=not missing)
+  note_head_checks.fill_missing_heads(model, missing)
   return model
 
 
@@ -169,8 +176,11 @@ class EvaluationError(ValueError):
 
 
 def evaluate_checkpoints(pipeline_config_path, model_dir, checkpoint_dir,
-                         timeout=3600, config_override=None):
+                         timeout=3600, config_override=None,
+                         allow_partial_restore=False):
   """Evaluates the latest checkpoint (timeout 0) or each new one.
+
+  ``allow_partial_restore``: see ``restore_for_eval``.
 
   Returns:
     the metrics of the last evaluated checkpoint.
@@ -203,7 +213,7 @@ def evaluate_checkpoints(pipeline_config_path, model_dir, checkpoint_dir,
   skipped = record_errors.SkippedRecords('eval_input_reader')
   for path in paths:
     start = time.monotonic()
-    model = restore_for_eval(configs, path)
+    model = restore_for_eval(configs, path, allow_partial_restore)
     metrics = evaluate_model(model, configs, skipped_records=skipped)
     step = checkpoint_errors.read_step(path)
     write_metrics(metrics, eval_dir, step)
