@@ -37,8 +37,9 @@ class NoEffect(str):
 _STATIC = NoEffect('this project always builds static-shape graphs; the '
                    'choice of op does not change the results')
 _TF1 = NoEffect('a TF1 queue / sync-replica option; TF2 training has none')
-_VIS = NoEffect('evaluation visualisation / scheduling option; metrics are '
-                'unaffected (no visualisations are written)')
+_VIS = NoEffect('evaluation export / scheduling option; metrics are '
+                'unaffected (evaluation images go to TensorBoard only, per '
+                'num_visualizations)')
 _NO_MASKS = NoEffect('masks are not predicted (predict_instance_masks is '
                      'false), so mask options have no effect')
 _ACTIVATION = NoEffect('the OD API builds these layers without this '

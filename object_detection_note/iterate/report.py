@@ -6,7 +6,8 @@ report.json: ``{"iterations": [{"iteration": t, "mAP": …, "mAP@0.5": …,
 on seeds only; precision is null when nothing was mined, shown as "—").
 report.png: mAP per iteration; mined boxes and precision per iteration; the
 precision-vs-number-of-boxes curve of every iteration's threshold sweep
-(paper Fig. 6).
+(paper Fig. 6). report.md also links each mining stage's
+``iteration_NN/mined/gallery.png`` (``mining.gallery``).
 """
 import io
 import os
