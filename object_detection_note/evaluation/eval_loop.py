@@ -173,7 +173,7 @@ def restore_for_eval(configs, checkpoint_path, allow_partial_restore=False):
   # is unreadable or which variables do not fit.
   checkpoint_errors.restore(tf.train.Checkpoint(model=model), checkpoint_path,
                             assert_matched=not missing)
-  note_head_checks.fill_missing_heads(model, missing)
+  note_head_checks.fill_missing_heads(model, missing, checkpoint_path)
   return model
 
 

@@ -140,8 +140,27 @@ def check_heads(model, checkpoint_path, allow_partial_restore=False,
   return missing
 
 
-def fill_missing_heads(model, missing):
-  """Copies each missing ``-a`` head's plain head values into it."""
+def fill_missing_heads(model, missing, checkpoint_path=None):
+  """Copies each missing ``-a`` head's plain head values into it.
+
+  With ``checkpoint_path``, first checks that the missing heads are all the
+  model lacks from that checkpoint (CheckpointError naming the rest), since
+  their restore could not assert that every model variable matched.
+  """
+  if not missing:
+    return
+  if checkpoint_path is not None:
+    heads = tuple('model/%s/%s/' % (owner, attribute)
+                  for name, owner, attribute, _ in NOTE_HEADS
+                  if name in missing)
+    _, absent = checkpoint_errors.describe_mismatch(
+        tf.train.Checkpoint(model=model), checkpoint_path)
+    others = [k for k in absent
+              if k.startswith('model/') and not k.startswith(heads)]
+    if others:
+      raise checkpoint_errors.CheckpointError(
+          'checkpoint %s lacks %d model variable(s) besides the NOTE heads: '
+          '%s' % (checkpoint_path, len(others), ', '.join(others[:8])))
   for name, owner, attribute, plain in NOTE_HEADS:
     if name not in missing:
       continue

@@ -16,6 +16,7 @@ from object_detection_note.core import config_util
 from object_detection_note.evaluation import eval_loop
 from object_detection_note.exporter import exporter_lib_v2
 from object_detection_note.mining import detectors
+from object_detection_note.training import checkpoint_errors
 from object_detection_note.training import note_head_checks
 
 
@@ -109,3 +110,18 @@ def test_matching_heads_restore_as_before(checkpoints):
   model = eval_loop.restore_for_eval(note_configs, note_prefix)
   np.testing.assert_array_equal(model.box_predictor.det_cls_a.kernel.numpy(),
                                 note.box_predictor.det_cls_a.kernel.numpy())
+
+
+def test_allowed_partial_restore_still_names_other_missing_variables(
+    checkpoints, tmp_path):
+  _, note_configs, _, _ = checkpoints['note']
+  _, _, _, plain = checkpoints['plain']
+  # The plain heads only: no feature extractors in this checkpoint.
+  heads_only = tf.train.Checkpoint(model=tf.train.Checkpoint(
+      rpn_head=plain.rpn_head, box_predictor=plain.box_predictor)).write(
+          str(tmp_path / 'heads_only'))
+  with pytest.raises(checkpoint_errors.CheckpointError,
+                     match='lacks \\d+ model variable.s. besides the NOTE '
+                     'heads: model/first_stage_feature_extractor/'):
+    eval_loop.restore_for_eval(note_configs, heads_only,
+                               allow_partial_restore=True)
