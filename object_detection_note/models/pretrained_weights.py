@@ -111,12 +111,17 @@ def _copy_atomically(source, target):
       os.remove(temporary)
 
 
+def _hash_name(file_hash):
+  return 'md5' if len(file_hash) == 32 else 'sha256'
+
+
 def _copy_instructions(weight_file, target, cache_dir):
   cache = os.path.join(cache_dir or os.path.join(
       os.path.expanduser('~'), '.keras'), 'models', weight_file.file_name)
-  return ('copy the file %s (from %s, md5/sha256 %s) to %s (or into Keras\' '
-          'cache as %s) and run this command again' % (
-              weight_file.file_name, weight_file.url, weight_file.file_hash,
+  return ('copy the file %s (from %s, %s %s) to %s (or into Keras\' cache as '
+          '%s) and run this command again' % (
+              weight_file.file_name, weight_file.url,
+              _hash_name(weight_file.file_hash), weight_file.file_hash,
               target, cache))
 
 
@@ -150,6 +155,9 @@ def fetch(weight_file, output_dir, cache_dir=None):
   except Exception as error:  # get_file raises a bare Exception  # pylint: disable=broad-except
     reason = str(error).strip().splitlines()[0] if str(error) else (
         type(error).__name__)
+    # get_file's message repeats the URL: 'URL fetch failure on <url>: ...'.
+    reason = reason.replace('URL fetch failure on %s: ' % weight_file.url,
+                            '').replace('None -- ', '')
     raise PretrainedError('could not download %s (%s); %s' % (
         weight_file.url, reason,
         _copy_instructions(weight_file, target, cache_dir))) from None
