@@ -37,6 +37,28 @@ BACKGROUND = (40, 40, 40)
 LEGEND_HEIGHT = 24
 
 
+def _first_records(path, count):
+  """The first ``count`` serialized records of a TFRecord file.
+
+  Reads the framing (8-byte length, 4-byte CRC, data, 4-byte CRC) through
+  a plain file object: no tf.data iterator (and its threads) per shard. The
+  CRCs are not checked (a picture only; training checks the records).
+  """
+  records = []
+  with tf.io.gfile.GFile(path, 'rb') as f:
+    while len(records) < count:
+      header = f.read(12)
+      if len(header) < 12:
+        break
+      length = int.from_bytes(header[:8], 'little')
+      data = f.read(length)
+      if len(data) < length or len(f.read(4)) < 4:
+        logging.warning('%s: truncated after %d records', path, len(records))
+        break
+      records.append(data)
+  return records
+
+
 def sample_records(pattern, max_images=16):
   """Up to ``max_images`` records of the shards matching ``pattern``.
 
@@ -52,12 +74,8 @@ def sample_records(pattern, max_images=16):
   per_shard = math.ceil(max_images / len(shards))
   by_shard = []
   for shard in shards:
-    taken = []
-    for serialized in tf.compat.v1.io.tf_record_iterator(shard):
-      taken.append(tf_example_codec.example_to_record(serialized))
-      if len(taken) >= per_shard:
-        break
-    by_shard.append(taken)
+    by_shard.append([tf_example_codec.example_to_record(serialized)
+                     for serialized in _first_records(shard, per_shard)])
   sample = []
   for index in range(per_shard):
     for taken in by_shard:
