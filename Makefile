@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv protos test test-slow test-distributed data data-noisy iterate bench ablation ablation-noisy clean
+.PHONY: venv protos test test-slow test-distributed data data-noisy pretrained iterate bench ablation ablation-noisy clean
 
 venv: $(STAMP)
 
@@ -58,6 +58,12 @@ NOISY_DATA_DIR ?= data/synthetic_noisy
 data-noisy: protos
 	$(PY) pipelines/create_synthetic_tfrecords.py --output_dir=$(NOISY_DATA_DIR) --seed=$(SEED) \
 	  --preset=noisy --num_train_images=480 --num_val_images=150
+
+# The Keras ImageNet weights of Inception-ResNet-v2 that the paper configs
+# (configs/{ilsvrc13,coco17}_source.config, openimages_v4.config) start from,
+# through Keras' download and cache (hash checked); kept if already there.
+pretrained: protos
+	$(PY) -m object_detection_note.pretrained --model=inception_resnet_v2 --output_dir=pretrained
 
 # The bundled synthetic data is generated on first use; other datasets come
 # from the converters in pipelines/ (see README), and iterate names the one to

@@ -37,6 +37,10 @@ flags.DEFINE_string('pipeline_config_path', None, 'Path to the pipeline '
 flags.DEFINE_string('trained_checkpoint_dir', None, 'Directory holding the '
                     'training checkpoints; the latest is exported.')
 flags.DEFINE_string('output_directory', None, 'Path to write outputs to.')
+flags.DEFINE_boolean('allow_partial_restore', False, 'Export a checkpoint '
+                     'whose NOTE heads (rpn-cls-a, det-cls-a) differ from the '
+                     'config\'s model (dropped, or started from the plain '
+                     'heads), with a warning.')
 flags.DEFINE_string('config_override', '', 'Text proto merged on top of the '
                     'pipeline config.')
 
@@ -49,7 +53,8 @@ def main(unused_argv):
                                   flags.FLAGS.pipeline_config_path)
     exporter_lib_v2.export_inference_graph(
         flags.FLAGS.input_type, pipeline_config,
-        flags.FLAGS.trained_checkpoint_dir, flags.FLAGS.output_directory)
+        flags.FLAGS.trained_checkpoint_dir, flags.FLAGS.output_directory,
+        allow_partial_restore=flags.FLAGS.allow_partial_restore)
   except (exporter_lib_v2.ExportError, config_util.ConfigError) as error:
     sys.exit('exporter_main_v2: error: %s' % error)
 

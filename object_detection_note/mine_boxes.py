@@ -13,6 +13,7 @@ kept) and ``mining_metrics.json`` beside them. Unknown flags are passed to
 Apache Beam (``--runner``, ``--direct_num_workers``, Dataflow options, ...).
 """
 import os
+import sys
 
 from absl import app
 from absl import flags
@@ -25,6 +26,7 @@ from object_detection_note.data import label_map_util
 from object_detection_note.mining import class_thresholds
 from object_detection_note.mining import detectors
 from object_detection_note.mining import mining_pipeline
+from object_detection_note.training import note_head_checks
 
 flags.DEFINE_string('pipeline_config_path', None, 'Pipeline config of the '
                     'detector (and of the image-level set, by default).')
@@ -43,6 +45,10 @@ flags.DEFINE_integer('num_shards', None, 'Output shards (default: '
                      'note.mining.num_shards).')
 flags.DEFINE_integer('batch_size', None, 'Images per detector call (default: '
                      'note.mining.batch_size).')
+flags.DEFINE_boolean('allow_partial_restore', False, 'Mine with a '
+                     '--checkpoint_dir whose NOTE heads (rpn-cls-a, '
+                     'det-cls-a) differ from the config\'s model (dropped, or '
+                     'started from the plain heads), with a warning.')
 flags.DEFINE_boolean('skip_bad_records', None, 'Skip and count bad image-level '
                      'records instead of stopping at the first (default: '
                      'note.mining.skip_bad_records).')
@@ -74,8 +80,12 @@ def main(argv):
   threshold = (f.score_threshold if f.score_threshold is not None else
                mining.score_threshold if mining is not None else 0.99)
   batch_size = f.batch_size or (mining.batch_size if mining else 8)
-  spec = detectors.detector_spec(f.pipeline_config_path, f.checkpoint_dir,
-                       f.saved_model_dir, batch_size)
+  try:
+    spec = detectors.detector_spec(
+        f.pipeline_config_path, f.checkpoint_dir, f.saved_model_dir,
+        batch_size, allow_partial_restore=f.allow_partial_restore)
+  except note_head_checks.HeadMismatchError as error:
+    sys.exit('mine_boxes: error: %s' % error)
   metrics = mining_pipeline.run_mining(
       input_patterns, os.path.dirname(f.output_tfrecord) or '.', spec,
       threshold, label_map_util.get_id_to_name(label_map_path),

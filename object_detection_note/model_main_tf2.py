@@ -72,6 +72,10 @@ flags.DEFINE_integer('steps_per_loop', 1, 'Training steps per call of the '
                      'and evaluation steps.')
 flags.DEFINE_integer('eval_every_n', 0, 'If > 0, evaluate in-process every n '
                      'steps during training (and at the end).')
+flags.DEFINE_boolean('allow_partial_restore', False, 'With --checkpoint_dir: '
+                     'evaluate a checkpoint whose NOTE heads (rpn-cls-a, '
+                     'det-cls-a) differ from the config\'s model (dropped, '
+                     'or started from the plain heads), with a warning.')
 flags.DEFINE_multi_string('config_override', None, 'Text proto merged on top '
                           'of the pipeline config, e.g. '
                           '"train_config { batch_size: 2 }".')
@@ -89,7 +93,8 @@ def main(unused_argv):
       eval_loop.evaluate_checkpoints(
           flags.FLAGS.pipeline_config_path, flags.FLAGS.model_dir,
           flags.FLAGS.checkpoint_dir, timeout=flags.FLAGS.eval_timeout,
-          config_override=override or None)
+          config_override=override or None,
+          allow_partial_restore=flags.FLAGS.allow_partial_restore)
     except _USER_ERRORS as error:
       sys.exit('model_main_tf2: error: %s' % error)
     return

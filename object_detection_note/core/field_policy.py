@@ -37,8 +37,9 @@ class NoEffect(str):
 _STATIC = NoEffect('this project always builds static-shape graphs; the '
                    'choice of op does not change the results')
 _TF1 = NoEffect('a TF1 queue / sync-replica option; TF2 training has none')
-_VIS = NoEffect('evaluation visualisation / scheduling option; metrics are '
-                'unaffected (no visualisations are written)')
+_VIS = NoEffect('evaluation export / scheduling option; metrics are '
+                'unaffected (evaluation images go to TensorBoard only, per '
+                'num_visualizations)')
 _NO_MASKS = NoEffect('masks are not predicted (predict_instance_masks is '
                      'false), so mask options have no effect')
 _ACTIVATION = NoEffect('the OD API builds these layers without this '
@@ -279,16 +280,16 @@ def _build_rules():
       'EvalConfig.num_examples': _VIS,
       'EvalConfig.eval_interval_secs': _VIS,
       'EvalConfig.max_evals': _VIS,
-      'EvalConfig.num_visualizations': _VIS,
+      'EvalConfig.num_visualizations': h,
       'EvalConfig.save_graph': _VIS,
       'EvalConfig.visualization_export_dir': _VIS,
       'EvalConfig.eval_master': _VIS,
       'EvalConfig.export_path': _VIS,
-      'EvalConfig.min_score_threshold': _VIS,
-      'EvalConfig.max_num_boxes_to_visualize': _VIS,
+      'EvalConfig.min_score_threshold': h,
+      'EvalConfig.max_num_boxes_to_visualize': h,
       'EvalConfig.skip_scores': _VIS,
       'EvalConfig.skip_labels': _VIS,
-      'EvalConfig.visualize_groundtruth_boxes': _VIS,
+      'EvalConfig.visualize_groundtruth_boxes': h,
       'EvalConfig.groundtruth_box_visualization_color': _VIS,
       'EvalConfig.keep_image_id_for_visualization_export': _VIS,
       'EvalConfig.retain_original_images': _VIS,

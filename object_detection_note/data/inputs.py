@@ -31,6 +31,18 @@ and silently training on it would hide that. With
 ``input_reader.skip_bad_records`` such records are skipped and counted
 instead (``record_errors.SkippedRecords``).
 Hidden boxes (``image/note/hidden/*``) are never parsed here.
+
+``is_mined`` comes from the stream a record is read from, not only from the
+record: when training with ``note.mined_input``, every record of the mined
+stream (B^t) has ``is_mined = 1`` and every record of the seed stream
+(``train_input_reader``) ``is_mined = 0``, whatever its
+``image/note/is_mined`` says when absent (a mined shard written by another
+tool without the flag is still masked as mined). A record whose flag is
+present and contradicts its stream (0 in the mined stream, 1 in the seed
+stream) is a bad record: it stops the pipeline naming the file and record
+(or is skipped and counted with ``skip_bad_records``). Without
+``note.mined_input`` (one stream: evaluation, or training on one input
+reader) the record's own flag is used, default 0.
 """
 import functools
 
@@ -156,11 +168,14 @@ def _pad_to(tensor, size, value=0):
 
 
 def transform_example(serialized, *, image_resizer, num_classes, max_boxes,
-                      valid_class_ids, augmentation_options=()):
+                      valid_class_ids, augmentation_options=(),
+                      is_mined=None):
   """One serialized tf.Example → one unbatched InputFields dict.
 
   ``augmentation_options``: PreprocessingStep protos applied (training only)
-  before resizing, see ``data.preprocessor``.
+  before resizing, see ``data.preprocessor``. ``is_mined``: the stream's
+  flag (0 or 1) given to every record, or None for the record's own
+  ``image/note/is_mined`` (default 0).
   """
   parsed = _parse(serialized)
   image, boxes, classes, all_labels = _decode_and_validate(
@@ -193,7 +208,9 @@ def transform_example(serialized, *, image_resizer, num_classes, max_boxes,
           _pad_to(tf.ones_like(boxes[:, 0]), max_boxes), [max_boxes]),
       InputFields.num_groundtruth_boxes: num_boxes,
       InputFields.image_level_labels: k_hot,
-      InputFields.is_mined: tf.cast(parsed[F.is_mined], tf.float32),
+      InputFields.is_mined: (
+          tf.cast(parsed[F.is_mined], tf.float32) if is_mined is None
+          else tf.constant(float(is_mined), tf.float32)),
   }
 
 
@@ -254,8 +271,63 @@ def _count(files):
   return sum(1 for _ in tf.data.TFRecordDataset(files))
 
 
+SEED_STREAM = 'train_input_reader (the seed set)'
+MINED_STREAM = 'note.mined_input (the mined set)'
+
+
+def stream_flag_problem(serialized, expected, stream):
+  """'' or why the record's ``image/note/is_mined`` contradicts its stream.
+
+  Args:
+    serialized: string scalar, one tf.Example.
+    expected: 0 (seed stream) or 1 (mined stream).
+    stream: the stream's name for the message.
+
+  Returns:
+    string scalar; '' when the flag is absent or equals ``expected``.
+  """
+  flag = tf.io.parse_single_example(
+      serialized, {F.is_mined: tf.io.VarLenFeature(tf.int64)})[F.is_mined]
+  values = tf.sparse.to_dense(flag)
+  contradicts = tf.reduce_any(tf.not_equal(values, expected))
+  return tf.where(contradicts, tf.constant(
+      '%s is %d but the record is read from %s, where every record has '
+      'is_mined %d; list the file under %s or drop the flag' % (
+          F.is_mined, 1 - expected, stream, expected,
+          MINED_STREAM if expected == 0 else SEED_STREAM)), '')
+
+
+def check_stream_flags(records, expected, stream, skip_bad_records):
+  """Marks records whose is_mined flag contradicts the stream as bad.
+
+  Args:
+    records: dataset of ``(serialized, path, index, problem)``
+      (``safe_records.file_records``).
+    expected: the stream's is_mined (0 or 1).
+    stream: the stream's name for the message.
+    skip_bad_records: a record that does not parse passes through unchanged
+      (the skipping transform then counts it) instead of raising here.
+
+  Returns:
+    the same records, ``problem`` set for a contradicting flag (an earlier
+    read problem is kept).
+  """
+  def check(serialized, path, index, problem):
+    flag_problem = stream_flag_problem(serialized, expected, stream)
+    return serialized, path, index, tf.where(problem != '', problem,
+                                             flag_problem)
+  if not skip_bad_records:
+    return records.map(check, num_parallel_calls=tf.data.AUTOTUNE)
+
+  def guarded(serialized, path, index, problem):
+    element = tf.data.Dataset.from_tensors((serialized, path, index, problem))
+    return element.map(check).ignore_errors().concatenate(element).take(1)
+  return records.interleave(guarded, num_parallel_calls=tf.data.AUTOTUNE)
+
+
 def _mixed_records(seed_files, input_reader, note_config, input_context):
-  """Seed records mixed with note.mined_input's (see seed_mined_mixing)."""
+  """(seed records, mined records, seed weight) of a training input with
+  note.mined_input (see seed_mined_mixing)."""
   mined_input = note_config.mined_input
   mined_files = _glob(mined_input.input_path, 'note.mined_input.input_path')
   num_seed = (mined_input.num_seed_examples
@@ -266,9 +338,13 @@ def _mixed_records(seed_files, input_reader, note_config, input_context):
   weight = seed_mined_mixing.seed_weight(
       num_seed, num_mined, note_config.seed_fraction
       if note_config.HasField('seed_fraction') else None)
-  return seed_mined_mixing.mix(
-      _read_records(seed_files, input_reader, True, input_context),
-      _read_records(mined_files, input_reader, True, input_context), weight)
+  skip = input_reader.skip_bad_records
+  return (check_stream_flags(
+      _read_records(seed_files, input_reader, True, input_context), 0,
+      SEED_STREAM, skip),
+          check_stream_flags(
+              _read_records(mined_files, input_reader, True, input_context),
+              1, MINED_STREAM, skip), weight)
 
 
 def build_dataset(input_reader, model_config, batch_size, is_training,
@@ -292,7 +368,8 @@ def build_dataset(input_reader, model_config, batch_size, is_training,
     note_config: optional NoteConfig proto; when training and it has
       ``mined_input``, ``input_reader`` is the seed set and the mined set is
       read beside it and mixed in (``seed_mined_mixing``; weight from the
-      counts or ``seed_fraction``).
+      counts or ``seed_fraction``); each stream sets ``is_mined`` (see the
+      module docstring).
     skipped_records: ``record_errors.SkippedRecords`` that counts the bad
       records skipped when ``input_reader.skip_bad_records`` is set (default:
       a new one, reported in the log only).
@@ -303,11 +380,6 @@ def build_dataset(input_reader, model_config, batch_size, is_training,
   frcnn = model_config.faster_rcnn
   files = _glob(input_reader.tf_record_input_reader.input_path,
                 'input_reader.tf_record_input_reader.input_path')
-  if (is_training and note_config is not None and
-      note_config.mined_input.input_path):
-    dataset = _mixed_records(files, input_reader, note_config, input_context)
-  else:
-    dataset = _read_records(files, input_reader, is_training, input_context)
   transform = functools.partial(
       transform_example,
       image_resizer=frcnn.image_resizer,
@@ -317,15 +389,28 @@ def build_dataset(input_reader, model_config, batch_size, is_training,
       augmentation_options=(_augmentation_options(train_config)
                             if is_training else ()))
   valid_class_ids = transform.keywords['valid_class_ids']
-  if input_reader.skip_bad_records:
-    if skipped_records is None:
-      skipped_records = record_errors.SkippedRecords(
-          input_reader.name or 'input')
-    dataset = safe_records.guard_transform(
-        dataset, transform, valid_class_ids, skipped_records,
-        deterministic=not is_training)
+  if input_reader.skip_bad_records and skipped_records is None:
+    skipped_records = record_errors.SkippedRecords(
+        input_reader.name or 'input')
+
+  def examples(records, is_mined=None):
+    stream_transform = functools.partial(transform, is_mined=is_mined)
+    if input_reader.skip_bad_records:
+      return safe_records.guard_transform(
+          records, stream_transform, valid_class_ids, skipped_records,
+          deterministic=not is_training)
+    return safe_records.checked_map(records, stream_transform,
+                                    valid_class_ids,
+                                    deterministic=not is_training)
+
+  if (is_training and note_config is not None and
+      note_config.mined_input.input_path):
+    seed_records, mined_records, weight = _mixed_records(
+        files, input_reader, note_config, input_context)
+    dataset = seed_mined_mixing.mix(examples(seed_records, 0),
+                                    examples(mined_records, 1), weight)
   else:
-    dataset = safe_records.checked_map(dataset, transform, valid_class_ids,
-                                       deterministic=not is_training)
+    dataset = examples(_read_records(files, input_reader, is_training,
+                                     input_context))
   dataset = dataset.batch(batch_size, drop_remainder=is_training)
   return dataset.prefetch(tf.data.AUTOTUNE)

@@ -6,7 +6,9 @@ padded exactly as in training) and scores the detections with COCO metrics
 (``lvis_detection_metrics``), in pixels of the original images.
 ``evaluate_checkpoints`` does it for the checkpoints of a training job (the
 ``model_main_tf2 --checkpoint_dir`` mode) and writes
-``<model_dir>/eval/metrics.json`` (atomically) and TensorBoard scalars.
+``<model_dir>/eval/metrics.json`` (atomically), TensorBoard scalars and
+``eval_config.num_visualizations`` side-by-side images
+(``eval_visualization``).
 """
 import os
 import time
@@ -29,10 +31,12 @@ from object_detection_note.data import inputs
 from object_detection_note.data import label_map_util
 from object_detection_note.data import record_errors
 from object_detection_note.evaluation import coco_evaluator
+from object_detection_note.evaluation import eval_visualization
 from object_detection_note.evaluation import lvis_evaluator
 from object_detection_note.training import checkpoint_layouts
 from object_detection_note.training import checkpoints
 from object_detection_note.training import checkpoint_errors
+from object_detection_note.training import note_head_checks
 from object_detection_note.training import progress
 
 METRICS_FILE = 'metrics.json'
@@ -86,11 +90,12 @@ def _add_batch(evaluator, batch, detections, seen):
 
 
 def evaluate_model(model, configs, eval_index=0, max_batches=None,
-                   log_every_n=20, skipped_records=None):
+                   log_every_n=20, skipped_records=None, visualizations=None):
   """COCO/LVIS metrics of ``model`` on ``configs['eval_input_configs'][i]``.
 
   With ``eval_input_reader.skip_bad_records``, bad records are counted in
   ``skipped_records`` (a ``record_errors.SkippedRecords``, default a new one).
+  ``visualizations``: an ``eval_visualization.SideBySide`` given every batch.
 
   Returns:
     dict of metric name → float, plus 'num_images' (and 'skipped_records',
@@ -115,6 +120,8 @@ def evaluate_model(model, configs, eval_index=0, max_batches=None,
     detections = _detect_batch(model, batch[I.image],
                                batch[I.true_image_shape])
     _add_batch(evaluator, batch, detections, seen)
+    if visualizations is not None and not visualizations.full:
+      visualizations.add(batch, detections)
     if log_every_n and (step + 1) % log_every_n == 0:
       logging.info('eval %s', meter.status(len(seen), 'images'))
   metrics = evaluator.evaluate()
@@ -139,10 +146,12 @@ def write_metrics(metrics, directory, step=None):
   return path
 
 
-def restore_for_eval(configs, checkpoint_path):
+def restore_for_eval(configs, checkpoint_path, allow_partial_restore=False):
   """Builds the model for inference and restores a checkpoint into it.
 
-  Project checkpoints must match the model exactly; OD API model-zoo
+  Project checkpoints must match the model exactly, NOTE heads included
+  (``note_head_checks``: a NOTE checkpoint into a model without them, or
+  the reverse, fails unless ``allow_partial_restore``); OD API model-zoo
   checkpoints are read by ``training.checkpoints`` (``full``: heads of
   another num_classes stay initialised, and are logged).
   """
@@ -158,9 +167,13 @@ def restore_for_eval(configs, checkpoint_path):
     # An OD API (model zoo) checkpoint: every variable, shapes checked.
     checkpoints.restore_fine_tune(model, checkpoint_path, 'full')
     return model
+  missing = note_head_checks.check_heads(model, checkpoint_path,
+                                        allow_partial_restore)
   # CheckpointError (a ValueError) names the checkpoint and says whether it
   # is unreadable or which variables do not fit.
-  checkpoint_errors.restore(tf.train.Checkpoint(model=model), checkpoint_path)
+  checkpoint_errors.restore(tf.train.Checkpoint(model=model), checkpoint_path,
+                            assert_matched=not missing)
+  note_head_checks.fill_missing_heads(model, missing, checkpoint_path)
   return model
 
 
@@ -169,8 +182,11 @@ class EvaluationError(ValueError):
 
 
 def evaluate_checkpoints(pipeline_config_path, model_dir, checkpoint_dir,
-                         timeout=3600, config_override=None):
+                         timeout=3600, config_override=None,
+                         allow_partial_restore=False):
   """Evaluates the latest checkpoint (timeout 0) or each new one.
+
+  ``allow_partial_restore``: see ``restore_for_eval``.
 
   Returns:
     the metrics of the last evaluated checkpoint.
@@ -203,10 +219,16 @@ def evaluate_checkpoints(pipeline_config_path, model_dir, checkpoint_dir,
   skipped = record_errors.SkippedRecords('eval_input_reader')
   for path in paths:
     start = time.monotonic()
-    model = restore_for_eval(configs, path)
-    metrics = evaluate_model(model, configs, skipped_records=skipped)
+    model = restore_for_eval(configs, path, allow_partial_restore)
+    visualizations = eval_visualization.SideBySide(
+        configs['eval_config'], _categories(
+            configs['eval_input_configs'][0],
+            configs['model'].faster_rcnn.num_classes))
+    metrics = evaluate_model(model, configs, skipped_records=skipped,
+                             visualizations=visualizations)
     step = checkpoint_errors.read_step(path)
     write_metrics(metrics, eval_dir, step)
+    visualizations.write(eval_dir, step)
     record_errors.write_report(skipped, eval_dir)
     evaluated += 1
     logging.info('evaluated %s (step %d) in %.1fs: mAP %.4f, mAP@.50IOU %.4f',

@@ -59,13 +59,16 @@ def latest_checkpoint(trained_checkpoint_dir):
   return path
 
 
-def build_detection_module(input_type, pipeline_config, checkpoint_path):
+def build_detection_module(input_type, pipeline_config, checkpoint_path,
+                           allow_partial_restore=False):
   """Restores the model and wraps it in the module for ``input_type``.
 
   Args:
     input_type: one of ``detection_modules.INPUT_TYPES``.
     pipeline_config: TrainEvalPipelineConfig proto.
     checkpoint_path: checkpoint prefix written by training.
+    allow_partial_restore: accept a checkpoint whose NOTE heads differ from
+      the model's, with a warning (``eval_loop.restore_for_eval``).
 
   Returns:
     (module, concrete serving function).
@@ -73,7 +76,8 @@ def build_detection_module(input_type, pipeline_config, checkpoint_path):
   check_input_type(input_type)
   configs = config_util.create_configs_from_pipeline_proto(pipeline_config)
   try:
-    model = eval_loop.restore_for_eval(configs, checkpoint_path)
+    model = eval_loop.restore_for_eval(configs, checkpoint_path,
+                                       allow_partial_restore)
   except (AssertionError, ValueError) as error:
     raise ExportError('export of %s: %s' % (checkpoint_path, error)) from None
   module = detection_modules.DETECTION_MODULE_MAP[input_type](
@@ -108,7 +112,7 @@ def _publish(staging, output_directory):
 
 
 def export_inference_graph(input_type, pipeline_config, trained_checkpoint_dir,
-                           output_directory):
+                           output_directory, allow_partial_restore=False):
   """Exports the latest checkpoint of ``trained_checkpoint_dir``.
 
   Args:
@@ -116,6 +120,7 @@ def export_inference_graph(input_type, pipeline_config, trained_checkpoint_dir,
     pipeline_config: TrainEvalPipelineConfig proto (overrides applied).
     trained_checkpoint_dir: training directory holding ``ckpt-N`` files.
     output_directory: where saved_model/, checkpoint/ and pipeline.config go.
+    allow_partial_restore: see ``build_detection_module``.
 
   Returns:
     the SavedModel directory.
@@ -129,7 +134,7 @@ def export_inference_graph(input_type, pipeline_config, trained_checkpoint_dir,
   checkpoint_path = latest_checkpoint(trained_checkpoint_dir)
   logging.info('exporting %s (input_type %s)', checkpoint_path, input_type)
   module, concrete_function = build_detection_module(
-      input_type, pipeline_config, checkpoint_path)
+      input_type, pipeline_config, checkpoint_path, allow_partial_restore)
   output_directory = output_directory.rstrip('/')
   # Staging directories of a killed earlier export.
   stale_files.remove_stale_siblings(output_directory)

@@ -10,6 +10,8 @@ report.md: the table, then the loop-health tables (``loop_health``).
 report.png: mAP per iteration; mined boxes and precision per iteration; the
 precision-vs-number-of-boxes curve of every iteration's threshold sweep
 (paper Fig. 6); with diagnostics, a loop-health panel (``loop_health``).
+report.md also links each mining stage's ``iteration_NN/mined/gallery.png``
+(``mining.gallery``).
 """
 import io
 import os
@@ -18,10 +20,13 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 
+import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
+
 from object_detection_note.core import file_io  # pylint: disable=wrong-import-position
 from object_detection_note.core.fields import DiagnosticsFields  # pylint: disable=wrong-import-position
 from object_detection_note.iterate import loop_health  # pylint: disable=wrong-import-position
 from object_detection_note.iterate import run_layout as layout  # pylint: disable=wrong-import-position
+from object_detection_note.mining import gallery  # pylint: disable=wrong-import-position
 from object_detection_note.mining import mining_pipeline  # pylint: disable=wrong-import-position
 
 MAP = 'DetectionBoxes_Precision/mAP'
@@ -125,6 +130,21 @@ def _plot(rows, sweeps):
   return buffer.getvalue()
 
 
+def gallery_links(model_dir, num_iterations):
+  """Markdown section linking each mining stage's gallery ('' if none)."""
+  lines = []
+  for t in range(1, num_iterations + 1):
+    path = os.path.join(layout.mined_dir(model_dir, t), gallery.GALLERY_NAME)
+    if tf.io.gfile.exists(path):
+      relative = os.path.relpath(path, model_dir)
+      lines.append('- B^%d: [%s](%s)' % (t, relative, relative))
+  if not lines:
+    return ''
+  return ('\n## Mined images\n\nA sample of each mined set (mined boxes '
+          'with class and score; hidden boxes, where the records carry them, '
+          'in the second colour):\n\n' + '\n'.join(lines) + '\n')
+
+
 def write_report(model_dir, num_iterations, command=None):
   """Writes report.{json,md,png} atomically; returns the markdown table."""
   rows, sweeps = collect(model_dir, num_iterations)
@@ -139,6 +159,7 @@ def write_report(model_dir, num_iterations, command=None):
   if health:
     text += health + '\n\n'
   text += '![report](report.png)\n'
+  text += gallery_links(model_dir, num_iterations)
   file_io.write_atomically(os.path.join(model_dir, 'report.md'), text)
   file_io.write_atomically(os.path.join(model_dir, 'report.png'),
                            _plot(rows, sweeps))

@@ -31,6 +31,7 @@ from object_detection_note.iterate import run_layout as layout
 from object_detection_note.mining import class_thresholds
 from object_detection_note.mining import detectors
 from object_detection_note.mining import diagnostics_pass
+from object_detection_note.mining import gallery
 from object_detection_note.mining import mining_pipeline
 from object_detection_note.mining import review
 from object_detection_note.training import distribute_util
@@ -312,6 +313,8 @@ def mine_iteration(ctx, t):
       'mined_boxes': metrics['mined_boxes'],
       'precision': metrics['precision'], 'recall': metrics['recall'],
       'shards': {os.path.basename(s): layout.file_sha256(s) for s in shards},
+      'gallery': gallery.write_gallery(beam_io.shard_pattern(
+          layout.mined_prefix(ctx.model_dir, t)), directory) is not None,
   }
   warning = class_thresholds.too_few_boxes_message(
       metrics['mined_boxes'], mining.min_mined_boxes, mining.score_threshold,

@@ -16,6 +16,7 @@ from object_detection_note.core import config_util
 from object_detection_note.evaluation import eval_loop
 from object_detection_note.exporter import saved_model_detector as saved_model_detector_lib
 from object_detection_note.mining.mining_pipeline import DetectorSpec
+from object_detection_note.training import note_head_checks
 
 
 def _checkpoint_path(path):
@@ -27,10 +28,13 @@ def _checkpoint_path(path):
   return path
 
 
-def checkpoint_detector(pipeline_config_path, checkpoint, batch_size=8):
-  """Detector from a pipeline config and a training checkpoint (or its dir)."""
+def checkpoint_detector(pipeline_config_path, checkpoint, batch_size=8,
+                        allow_partial_restore=False):
+  """Detector from a pipeline config and a training checkpoint (or its dir);
+  ``allow_partial_restore``: see ``eval_loop.restore_for_eval``."""
   configs = config_util.get_configs_from_pipeline_file(pipeline_config_path)
-  model = eval_loop.restore_for_eval(configs, _checkpoint_path(checkpoint))
+  model = eval_loop.restore_for_eval(configs, _checkpoint_path(checkpoint),
+                                     allow_partial_restore)
   resizer = configs['model'].faster_rcnn.image_resizer
 
   @tf.function(reduce_retracing=True)
@@ -58,11 +62,28 @@ def saved_model_detector(saved_model_dir):
   return lambda images: [exported.detect(image) for image in images]
 
 
+def check_checkpoint_heads(pipeline_config_path, checkpoint_dir,
+                           allow_partial_restore=False):
+  """On the driver, before any worker starts: the NOTE heads of the config's
+  model and of the checkpoint agree (``note_head_checks``), or
+  HeadMismatchError naming the heads."""
+  configs = config_util.get_configs_from_pipeline_file(pipeline_config_path)
+  note_head_checks.check_heads(
+      note_head_checks.config_heads(configs['note']),
+      _checkpoint_path(checkpoint_dir), allow_partial_restore,
+      'checkpoint_dir')
+
+
 def detector_spec(pipeline_config_path, checkpoint_dir=None,
-                  saved_model_dir=None, batch_size=8):
-  """DetectorSpec for a checkpoint or a SavedModel."""
+                  saved_model_dir=None, batch_size=8,
+                  allow_partial_restore=False):
+  """DetectorSpec for a checkpoint or a SavedModel; a checkpoint's NOTE
+  heads are checked against the config here (``check_checkpoint_heads``)."""
   if bool(checkpoint_dir) == bool(saved_model_dir):
     raise ValueError('give exactly one of checkpoint_dir and saved_model_dir')
+  if checkpoint_dir:
+    check_checkpoint_heads(pipeline_config_path, checkpoint_dir,
+                           allow_partial_restore)
   if saved_model_dir:
     return DetectorSpec(
         __name__ + ':saved_model_detector',
@@ -70,4 +91,5 @@ def detector_spec(pipeline_config_path, checkpoint_dir=None,
   return DetectorSpec(
       __name__ + ':checkpoint_detector',
       (('pipeline_config_path', pipeline_config_path),
-       ('checkpoint', checkpoint_dir), ('batch_size', int(batch_size))))
+       ('checkpoint', checkpoint_dir), ('batch_size', int(batch_size)),
+       ('allow_partial_restore', bool(allow_partial_restore))))

@@ -1,6 +1,8 @@
 """Loads classification (ImageNet-style) weights into a backbone model.
 
-Only local (or ``gs://``) files are read; nothing is ever downloaded.
+Only local (or ``gs://``) files are read; nothing is ever downloaded (a
+missing Keras application file's error names the command that fetches it,
+``models.pretrained_weights``).
 
 Supported files:
   * ``.h5`` / ``.hdf5``: Keras HDF5 weights (``model.save_weights``, or the
@@ -23,6 +25,8 @@ from absl import logging
 import h5py
 import tensorflow as tf
 import tf_keras
+
+from object_detection_note.models import pretrained_weights
 
 _H5_SUFFIXES = ('.h5', '.hdf5')
 _KERAS_ROOT_KEY = 'layer_with_weights-0'
@@ -95,6 +99,13 @@ def _load_checkpoint(model: tf_keras.Model, prefix: str) -> None:
   logging.info('Restored TF checkpoint %s (key %r)', prefix, key or '<root>')
 
 
+def _not_found(path):
+  """The missing-file error; names the command that fetches a known file."""
+  hint = pretrained_weights.how_to_get(path)
+  return ValueError(f'Weight file not found: {path}' +
+                    (f' ({hint})' if hint else ''))
+
+
 def load_backbone_weights(model: tf_keras.Model, path: str) -> None:
   """Loads weights from `path` into `model`; see module docstring.
 
@@ -108,13 +119,13 @@ def load_backbone_weights(model: tf_keras.Model, path: str) -> None:
   lower = path.lower()
   if lower.endswith(_H5_SUFFIXES):
     if not tf.io.gfile.exists(path):
-      raise ValueError(f'Weight file not found: {path}')
+      raise _not_found(path)
     with tempfile.TemporaryDirectory() as tmp_dir:
       _load_h5(model, _localize(path, tmp_dir))
     return
   if lower.endswith('.keras'):
     if not tf.io.gfile.exists(path):
-      raise ValueError(f'Weight file not found: {path}')
+      raise _not_found(path)
     model.load_weights(path)
     return
   if not tf.io.gfile.exists(path + '.index'):

@@ -237,3 +237,17 @@ def test_reviewed_answers_join_the_next_iterations_seed_set(run):
   assert [r.source_id for r in reviewed] == [first.source_id]
   assert reviewed[0].is_mined == 0
   assert list(reviewed[0].classes) == [label]
+
+
+def test_every_mining_stage_writes_a_gallery_linked_from_the_report(run):
+  ctx, _ = run
+  with open(os.path.join(ctx.model_dir, 'report.md')) as f:
+    text = f.read()
+  for t in (1, 2):
+    path = os.path.join(layout.mined_dir(ctx.model_dir, t), 'gallery.png')
+    with open(path, 'rb') as f:
+      assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+    assert layout.read_json(os.path.join(layout.mined_dir(ctx.model_dir, t),
+                                         layout.MANIFEST))['gallery'] is True
+    relative = 'iteration_%02d/mined/gallery.png' % t
+    assert '[%s](%s)' % (relative, relative) in text

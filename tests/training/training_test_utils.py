@@ -165,9 +165,30 @@ def read_scalars(directory):
   for path in sorted(glob.glob(os.path.join(directory, 'events.out.*'))):
     for event in tf.compat.v1.train.summary_iterator(path):
       for value in event.summary.value:
+        if value.metadata.plugin_data.plugin_name == 'images':
+          continue  # evaluation images (read_images)
         scalars.setdefault(value.tag, []).append(
             (event.step, float(tf.make_ndarray(value.tensor))))
   return scalars
+
+
+def read_images(directory):
+  """Image summaries of every event file in ``directory``.
+
+  Returns:
+    dict tag → list of (step, uint8 [H, W, 3] image).
+  """
+  images = {}
+  for path in sorted(glob.glob(os.path.join(directory, 'events.out.*'))):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        if value.metadata.plugin_data.plugin_name != 'images':
+          continue
+        # [width, height, encoded image...] as tf.summary.image writes it.
+        encoded = tf.make_ndarray(value.tensor)[2:]
+        images.setdefault(value.tag, []).extend(
+            (event.step, tf.io.decode_png(png).numpy()) for png in encoded)
+  return images
 
 
 def checkpoint_tensors(path):
