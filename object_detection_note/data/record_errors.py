@@ -33,6 +33,7 @@ import tensorflow as tf
 from object_detection_note.core import file_io
 from object_detection_note.core.fields import BadRecordFields as K
 from object_detection_note.core.fields import TfExampleFields as F
+from object_detection_note.data import tfrecord_reader
 
 NOT_AN_EXAMPLE = ('record: not a tf.train.Example with the expected feature '
                   'types')
@@ -150,19 +151,13 @@ def iterate_file_records(path):
     BadRecordError: the file is truncated or corrupt; names the file and the
       first unreadable record (``hint`` empty: the caller decides).
   """
-  index = 0
-  iterator = iter(tf.data.TFRecordDataset(path))
-  while True:
-    try:
-      serialized = next(iterator)
-    except StopIteration:
-      return
-    except tf.errors.DataLossError as error:
-      detail = str(error.message).split(' [Op:')[0].split('}}')[-1].strip()
-      raise BadRecordError(path, index, '', TRUNCATED_FILE % detail,
-                           hint='') from None
-    yield index, serialized.numpy()
-    index += 1
+  try:
+    for index, serialized in tfrecord_reader.read_indexed_records(path):
+      yield index, serialized
+  except tfrecord_reader.TFRecordReadError as error:
+    detail = '%s at byte offset %d' % (error.detail, error.offset)
+    raise BadRecordError(path, error.index, '', TRUNCATED_FILE % detail,
+                         hint='') from None
 
 
 def check_boxes(boxes, classes):
