@@ -208,14 +208,16 @@ def decode_checked(serialized, valid_class_ids, decode_fn):
     text = str(error)
     return None, '', (BOX_LIST_LENGTHS if 'different lengths' in text
                       else NOT_AN_EXAMPLE)
-  problem = _image_problem(record.image_bytes)
+  problem = image_problem(record.image_bytes)
   problem = problem or check_boxes(record.boxes, record.classes)
   problem = problem or check_labels(record.classes, record.image_labels,
                                     valid_class_ids)
   return record, record.source_id, problem
 
 
-def _image_problem(image_bytes):
+def image_problem(image_bytes):
+  """The problem of ``image/encoded`` bytes ('' if they decode as the
+  training input decodes them), e.g. ``ENCODED_UNDECODABLE``."""
   if not image_bytes:
     return ENCODED_MISSING
   if not image_bytes.startswith(IMAGE_MAGIC):
