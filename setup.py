@@ -29,7 +29,7 @@ INSTALL_REQUIRES = [
     'absl-py>=1.4.0',
     'contextlib2>=21.6.0',
     'apache-beam[tfrecord]==2.77.0',
-    'google-crc32c>=1.5',  # TFRecord checksums (Beam, data/tfrecord_reader.py)
+    'google-crc32c>=1.5',  # fast TFRecord checksums for Beam
     'pillow>=10,<13',
     'matplotlib>=3.8',
     'numpy>=1.26',
