@@ -44,8 +44,9 @@ from absl import flags
 from absl import logging
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO_ROOT not in sys.path:  # The package, when it is not installed.
-  sys.path.append(REPO_ROOT)
+# This checkout's package first, also before an installed one (the measured
+# code must be the code beside this script).
+sys.path.insert(0, REPO_ROOT)
 
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -139,8 +140,10 @@ def _data_command(data_dir, quick):
 
 def _run_data(data_dir, quick, timeout):
   try:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [REPO_ROOT] + [p for p in [os.environ.get('PYTHONPATH')] if p]))
     completed = subprocess.run(_data_command(data_dir, quick), cwd=REPO_ROOT,
-                               stdout=subprocess.DEVNULL,
+                               env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, timeout=timeout,
                                check=False)
   except subprocess.TimeoutExpired:
