@@ -61,16 +61,23 @@ import machine  # pylint: disable=g-import-not-at-top,wrong-import-position
 import throughput_bench  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 PARTS = ('data', 'merge', 'mining')
-flags.DEFINE_list('parts', list(PARTS), 'Parts to run: %s.' % ', '.join(PARTS))
-flags.DEFINE_bool('quick', False, 'Smaller data part (the converter on 120 + '
-                  '30 scenes instead of make data).')
-flags.DEFINE_integer('busy_loops', 2, 'Busy CPU loops beside the loaded runs.')
-flags.DEFINE_integer('mining_runs', 5, 'Mining stages run in one process.')
-flags.DEFINE_integer('data_timeout', 1800, 'Seconds before a data run is '
-                     'stopped and recorded as timed out.')
-flags.DEFINE_string('output_dir', os.path.join(REPO_ROOT, 'bench', 'results'),
-                    'Where stall.json and stall.md go.')
 FLAGS = flags.FLAGS
+
+
+def define_flags():
+  """This binary's flags (defined when run, not on import)."""
+  flags.DEFINE_list('parts', list(PARTS),
+                    'Parts to run: %s.' % ', '.join(PARTS))
+  flags.DEFINE_bool('quick', False, 'Smaller data part (the converter on 120 + '
+                    '30 scenes instead of make data).')
+  flags.DEFINE_integer('busy_loops', 2,
+                       'Busy CPU loops beside the loaded runs.')
+  flags.DEFINE_integer('mining_runs', 5, 'Mining stages run in one process.')
+  flags.DEFINE_integer('data_timeout', 1800, 'Seconds before a data run is '
+                       'stopped and recorded as timed out.')
+  flags.DEFINE_string('output_dir', os.path.join(REPO_ROOT, 'bench', 'results'),
+                      'Where stall.json and stall.md go.')
+
 
 NUM_RUNS, RECORDS_PER_RUN, RECORD_BYTES = 128, 6, 50_000
 
@@ -300,9 +307,9 @@ def markdown(results):
   lines.append('')
   if data:
     lines.append('- data: loaded / idle wall = %.2f; loaded shards identical '
-                 'to idle: %s (`%s`)' % (data['loaded_over_idle_wall'],
-                                         data['loaded_shards_identical_to_idle'],
-                                         data['command']))
+                 'to idle: %s (`%s`)' % (
+                     data['loaded_over_idle_wall'],
+                     data['loaded_shards_identical_to_idle'], data['command']))
   if mining:
     lines.append('- mining: max / min wall over %d runs in one process = %.2f '
                  '(bar: <= 2)' % (len(mining['runs']),
@@ -347,4 +354,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)

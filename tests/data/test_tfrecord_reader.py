@@ -115,5 +115,6 @@ def test_read_run_and_mining_reader_use_the_checked_reader(tmp_path):
                      match='record #3 at byte offset'):
     list(sorted_runs.read_run(run))
   with pytest.raises(record_errors.BadRecordError,
-                     match=r'record #3 .*data CRC mismatch .*at byte offset 51'):
+                     match=r'record #3 .*data CRC mismatch .*at byte '
+                     r'offset 51'):
     list(record_errors.iterate_file_records(run))
