@@ -1,7 +1,7 @@
 r"""Stall bench: host-side file work idle and beside two busy CPU loops.
 
   python bench/stall_bench.py [--quick] [--parts=data,merge,mining] \
-    [--output_dir=bench/results]
+    [--output_dir=bench/results] [--render]
 
 (``make bench-stall``). Parts:
 
@@ -75,6 +75,8 @@ def define_flags():
   flags.DEFINE_integer('mining_runs', 5, 'Mining stages run in one process.')
   flags.DEFINE_integer('data_timeout', 1800, 'Seconds before a data run is '
                        'stopped and recorded as timed out.')
+  flags.DEFINE_bool('render', False, 'Only rewrite stall.md from the '
+                    'stall.json in --output_dir.')
   flags.DEFINE_string('output_dir', os.path.join(REPO_ROOT, 'bench', 'results'),
                       'Where stall.json and stall.md go.')
 
@@ -287,6 +289,9 @@ def markdown(results):
            'Produced by `%s` on %s (%s); %d busy loops beside the loaded runs.'
            % (results['command'], results['date'],
               results['machine'].get('cpu_model', '?'), results['busy_loops']),
+           '', '"idle": without this bench\'s busy loops (the machine may be '
+           'shared: see the load average before and after each run); '
+           '"loaded": beside %d busy loops.' % results['busy_loops'],
            '', '| run | wall s | CPU s (self) | CPU s (children) | '
            'load 1 min before | after |', '|---|---|---|---|---|---|']
   data = results.get('data')
@@ -311,9 +316,11 @@ def markdown(results):
                      data['loaded_over_idle_wall'],
                      data['loaded_shards_identical_to_idle'], data['command']))
   if mining:
+    cpus = [t['cpu_s'] for t in mining['runs']]
     lines.append('- mining: max / min wall over %d runs in one process = %.2f '
-                 '(bar: <= 2)' % (len(mining['runs']),
-                                  mining['max_over_min_wall']))
+                 '(bar: <= 2); max / min CPU = %.2f' % (
+                     len(mining['runs']), mining['max_over_min_wall'],
+                     max(cpus) / min(cpus)))
   return '\n'.join(lines) + '\n'
 
 
@@ -325,6 +332,11 @@ def _write(results, output_dir):
 
 def main(argv):
   del argv
+  if FLAGS.render:
+    results = file_io.read_json(os.path.join(FLAGS.output_dir, 'stall.json'))
+    _write(results, FLAGS.output_dir)
+    print(markdown(results))
+    return
   unknown = set(FLAGS.parts) - set(PARTS)
   if unknown:
     raise app.UsageError('--parts: unknown %s (choose from %s)' % (
