@@ -76,7 +76,8 @@ bench: protos
 
 # make data and a 128-run shard merge, idle and beside two busy CPU loops, and
 # the mining stage 5 times in one process -> bench/results/stall.{json,md}
-# (about 10 min on 2 cores; STALL_ARGS=--quick for a smaller data part).
+# (about 7 min on the shared 2-core machine; STALL_ARGS=--quick for a smaller
+# data part).
 bench-stall: protos
 	$(PY) bench/stall_bench.py $(STALL_ARGS)
 

@@ -173,7 +173,8 @@ def _same_shards(dir_a, dir_b):
 
 def data_part(work_dir, quick, loops, timeout):
   """``make data`` idle and beside ``loops`` busy loops."""
-  out = {'command': ' '.join(_data_command('<tmp>/DATA_DIR', quick))}
+  out = {'command': ' '.join(_data_command('<tmp>/DATA_DIR', quick)).replace(
+      REPO_ROOT, '.')}
   idle_dir = os.path.join(work_dir, 'data_idle')
   status, out['idle'] = timed(_run_data, idle_dir, quick, timeout)
   out['idle']['status'] = status
