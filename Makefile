@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv protos test test-slow test-distributed data data-noisy pretrained iterate bench ablation ablation-noisy clean
+.PHONY: venv protos test test-slow test-distributed data data-noisy pretrained iterate bench bench-stall ablation ablation-noisy clean
 
 venv: $(STAMP)
 
@@ -79,6 +79,13 @@ iterate: protos
 bench: protos
 	test -e $(DATA_DIR)/manifest.json || $(MAKE) data
 	$(PY) bench/run_bench.py $(BENCH_ARGS)
+
+# make data and a 128-run shard merge, idle and beside two busy CPU loops, and
+# the mining stage 5 times in one process -> bench/results/stall.{json,md}
+# (about 7 min on the shared 2-core machine; STALL_ARGS=--quick for a smaller
+# data part).
+bench-stall: protos
+	$(PY) bench/stall_bench.py $(STALL_ARGS)
 
 # Paper §4.3 ablation (configs/ablation/*.config: 6 variants, one shared S)
 # -> bench/results/ablation.{json,md,png}: mean ± std over SEEDS, ~16 min per

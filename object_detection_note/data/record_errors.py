@@ -33,6 +33,8 @@ import tensorflow as tf
 from object_detection_note.core import file_io
 from object_detection_note.core.fields import BadRecordFields as K
 from object_detection_note.core.fields import TfExampleFields as F
+from object_detection_note.data import skip_counter
+from object_detection_note.data import tfrecord_reader
 
 NOT_AN_EXAMPLE = ('record: not a tf.train.Example with the expected feature '
                   'types')
@@ -85,6 +87,10 @@ class SkippedRecords:
   ``count`` is the number of distinct records (file, index) skipped; a record
   met again in a later epoch adds to ``skip_events`` only. ``first`` keeps the
   first ``max_listed`` of them in the order met.
+
+  Skips are counted either in Python (``add``) or, in tf.data input
+  pipelines, in the graph by the ``skip_counter.SkipCounter`` of each
+  pipeline (``new_counter``; no host callback); the report merges both.
   """
 
   def __init__(self, what='input', max_listed=10, max_logged=10):
@@ -92,14 +98,34 @@ class SkippedRecords:
     self._max_listed = max_listed
     self._max_logged = max_logged
     self._lock = threading.Lock()
-    self._seen = set()
+    self._entries = {}  # (path, index) -> (source_id, problem), in order met
     self._events = 0
-    self._first = []
-    self._by_problem = collections.Counter()
+    self._counters = []
+
+  def new_counter(self):
+    """A ``SkipCounter`` for one input pipeline, created on the current
+    device (call it where the dataset is built) and merged into this
+    report."""
+    counter = skip_counter.SkipCounter(self._what, self._max_logged)
+    with self._lock:
+      self._counters.append(counter)
+    return counter
+
+  def _snapshot(self):
+    """(``{(path, index): (source_id, problem)}`` in order met, events)."""
+    with self._lock:
+      entries = dict(self._entries)
+      events = self._events
+      counters = list(self._counters)
+    for counter in counters:
+      events += counter.events()
+      for _, path, index, source_id, problem in counter.entries():
+        entries.setdefault((path, index), (source_id, problem))
+    return entries, events
 
   @property
   def count(self):
-    return len(self._seen)
+    return len(self._snapshot()[0])
 
   def add(self, path, index, source_id, problem):
     """Records one skip; logs the first few. Returns False (drop it)."""
@@ -107,31 +133,32 @@ class SkippedRecords:
     index = int(np.asarray(index))
     with self._lock:
       self._events += 1
-      if (path, index) in self._seen:
+      if (path, index) in self._entries:
         return False
-      self._seen.add((path, index))
-      self._by_problem[problem] += 1
-      if len(self._first) < self._max_listed:
-        self._first.append({K.file: path, K.record: index,
-                            K.source_id: source_id, K.problem: problem})
-      if len(self._seen) <= self._max_logged:
+      self._entries[(path, index)] = (source_id, problem)
+      if len(self._entries) <= self._max_logged:
         logging.warning('%s: skipped %s', self._what,
                         locate(path, index, source_id, problem))
     return False
 
   def to_dict(self):
-    with self._lock:
-      return {K.count: len(self._seen), K.skip_events: self._events,
-              K.first: list(self._first),
-              K.by_problem: dict(sorted(self._by_problem.items()))}
+    entries, events = self._snapshot()
+    first = [{K.file: path, K.record: index, K.source_id: source_id,
+              K.problem: problem}
+             for (path, index), (source_id, problem) in list(
+                 entries.items())[:self._max_listed]]
+    by_problem = collections.Counter(p for _, p in entries.values())
+    return {K.count: len(entries), K.skip_events: events, K.first: first,
+            K.by_problem: dict(sorted(by_problem.items()))}
 
   def log_summary(self):
-    if self.count:
+    report = self.to_dict()
+    if report[K.count]:
       logging.warning('%s: %d bad record(s) skipped (%d skip events); first: '
-                      '%s', self._what, self.count, self._events,
+                      '%s', self._what, report[K.count], report[K.skip_events],
                       '; '.join('%s #%d (%s)' % (e[K.file], e[K.record],
                                                  e[K.source_id])
-                                for e in self._first[:3]))
+                                for e in report[K.first][:3]))
 
 
 def _text(value):
@@ -150,19 +177,13 @@ def iterate_file_records(path):
     BadRecordError: the file is truncated or corrupt; names the file and the
       first unreadable record (``hint`` empty: the caller decides).
   """
-  index = 0
-  iterator = iter(tf.data.TFRecordDataset(path))
-  while True:
-    try:
-      serialized = next(iterator)
-    except StopIteration:
-      return
-    except tf.errors.DataLossError as error:
-      detail = str(error.message).split(' [Op:')[0].split('}}')[-1].strip()
-      raise BadRecordError(path, index, '', TRUNCATED_FILE % detail,
-                           hint='') from None
-    yield index, serialized.numpy()
-    index += 1
+  try:
+    for index, serialized in tfrecord_reader.read_indexed_records(path):
+      yield index, serialized
+  except tfrecord_reader.TFRecordReadError as error:
+    detail = '%s at byte offset %d' % (error.detail, error.offset)
+    raise BadRecordError(path, error.index, '', TRUNCATED_FILE % detail,
+                         hint='') from None
 
 
 def check_boxes(boxes, classes):
@@ -213,14 +234,16 @@ def decode_checked(serialized, valid_class_ids, decode_fn):
     text = str(error)
     return None, '', (BOX_LIST_LENGTHS if 'different lengths' in text
                       else NOT_AN_EXAMPLE)
-  problem = _image_problem(record.image_bytes)
+  problem = image_problem(record.image_bytes)
   problem = problem or check_boxes(record.boxes, record.classes)
   problem = problem or check_labels(record.classes, record.image_labels,
                                     valid_class_ids)
   return record, record.source_id, problem
 
 
-def _image_problem(image_bytes):
+def image_problem(image_bytes):
+  """The problem of ``image/encoded`` bytes ('' if they decode as the
+  training input decodes them), e.g. ``ENCODED_UNDECODABLE``."""
   if not image_bytes:
     return ENCODED_MISSING
   if not image_bytes.startswith(IMAGE_MAGIC):

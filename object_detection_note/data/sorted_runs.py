@@ -11,6 +11,10 @@ Run files are TFRecords of alternating key / value records named
 ``<shard path>.tmp-run-NNNNN``; they are written atomically and removed once
 their shard is complete. The merged shard holds the values in ascending key
 order: the same bytes as sorting the whole shard at once.
+
+Run files are read with ``tfrecord_reader`` (a plain framing reader), not one
+tf.data iterator per run: tearing down a tf.data iterator waits for its
+background threads, which stalled the merge for minutes on a busy CPU.
 """
 import hashlib
 import heapq
@@ -18,6 +22,7 @@ import heapq
 import tensorflow as tf
 
 from object_detection_note.core import file_io
+from object_detection_note.data import tfrecord_reader
 
 RUN_SUFFIX = '.tmp-run-%05d'
 
@@ -54,10 +59,19 @@ def write_run(path, keyed_values):
 
 
 def read_run(path):
-  """Yields the ``(key, value)`` pairs of a run file, streaming."""
-  records = tf.data.TFRecordDataset(path).as_numpy_iterator()
+  """Yields the ``(key, value)`` pairs of a run file, streaming.
+
+  Raises:
+    tfrecord_reader.TFRecordReadError: the run file is corrupt or truncated
+      (names the file, byte offset and record).
+    ValueError: the run file has an odd number of records.
+  """
+  records = tfrecord_reader.read_records(path)
   for key in records:
-    yield key.decode('utf8'), next(records)
+    value = next(records, None)
+    if value is None:
+      raise ValueError('%s: run file ends with a key and no value' % path)
+    yield key.decode('utf8'), value
 
 
 def merge_runs(run_paths, shard_path):

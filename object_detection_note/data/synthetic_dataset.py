@@ -37,6 +37,7 @@ from object_detection_note.core.fields import Splits
 from object_detection_note.data import dataset_splits
 from object_detection_note.data import beam_io
 from object_detection_note.data import dataset_writer
+from object_detection_note.data import record_errors
 from object_detection_note.data import synthetic_scenes
 from object_detection_note.data import tf_example_codec
 from object_detection_note.data.tf_example_codec import DetectionRecord
@@ -80,11 +81,20 @@ def annotation_record(seed: int, pool: int, index: int,
 
 def attach_image(record: DetectionRecord, seed: int,
                  config: synthetic_scenes.SceneConfig) -> DetectionRecord:
-  """``record`` with its scene rendered and encoded as PNG."""
+  """``record`` with its scene rendered and encoded as PNG.
+
+  Raises:
+    ValueError: the encoded image does not decode (``record_errors``'
+      decode check, as mining and the COCO/ILSVRC converters check theirs).
+  """
   pool, index = parse_source_id(record.source_id)
   pixels, _ = synthetic_scenes.render_scene(seed, pool, index, config)
-  return dataclasses.replace(
-      record, image_bytes=tf_example_codec.encode_image(pixels, 'png'))
+  image_bytes = tf_example_codec.encode_image(pixels, 'png')
+  problem = record_errors.image_problem(image_bytes)
+  if problem:
+    raise ValueError('synthetic scene %s (%s): %s' % (
+        record.source_id, record.filename, problem))
+  return dataclasses.replace(record, image_bytes=image_bytes)
 
 
 def build_annotation_splits(

@@ -28,6 +28,7 @@ import tensorflow as tf
 from object_detection_note.core import file_io
 from object_detection_note.core.fields import DatasetFiles
 from object_detection_note.core.fields import ManifestFields as M
+from object_detection_note.data import tfrecord_reader
 
 RUN_FILE = 'run.json'
 MANIFEST = 'manifest.json'
@@ -115,4 +116,4 @@ def count_records(pattern):
     return from_manifest
   files = sorted(tf.io.gfile.glob(pattern))
   logging.info('no manifest lists %s: counting its records by reading', pattern)
-  return sum(1 for _ in tf.data.TFRecordDataset(files)) if files else 0
+  return tfrecord_reader.count_records(files)

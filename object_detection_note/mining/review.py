@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from object_detection_note.core import file_io
 from object_detection_note.data import tf_example_codec
+from object_detection_note.data import tfrecord_reader
 
 CANDIDATES_JSON = 'candidates.json'
 CANDIDATES_CSV = 'candidates.csv'
@@ -138,7 +139,8 @@ def reviewed_records(image_level_files, accepted, id_to_name):
     list of DetectionRecord, sorted by source_id.
   """
   out = []
-  for serialized in tf.data.TFRecordDataset(image_level_files).as_numpy_iterator():
+  for serialized in (r for f in image_level_files
+                     for r in tfrecord_reader.read_records(f)):
     record = tf_example_codec.example_to_record(serialized)
     answers = accepted.get(record.source_id)
     if not answers:

@@ -127,3 +127,18 @@ def test_image_record(tmp_path):
   with pytest.raises(ilsvrc13.InvalidAnnotationError,
                      match=r'image missing not found: .*missing.jpg'):
     openimages.image_record('missing', [1], {1: 'cat'}, str(tmp_path))
+
+
+def test_image_record_decodes_the_image(tmp_path):
+  """A JPEG whose header reads but whose data is cut short is named, not
+  written (the ILSVRC converter's decode check, ilsvrc13.read_image_bytes)."""
+  buffer = io.BytesIO()
+  noise = Image.effect_noise((64, 48), 60).convert('RGB')
+  noise.save(buffer, format='JPEG', quality=95)
+  path = tmp_path / 'cut.jpg'
+  path.write_bytes(buffer.getvalue()[:len(buffer.getvalue()) // 2])
+  with Image.open(str(path)) as image:  # the header alone looks fine
+    assert image.size == (64, 48)
+  with pytest.raises(ilsvrc13.InvalidAnnotationError,
+                     match=r'cut\.jpg: unreadable image: .*truncated'):
+    openimages.image_record('cut', [1], {1: 'cat'}, str(tmp_path))

@@ -239,3 +239,37 @@ def test_located_error_searches_every_reader_of_the_input(tmp_path):
   assert 'bad record in %s: record #2 (source_id bad-2)' % mined in str(
       error.value)
   assert record_errors.ENCODED_UNDECODABLE in str(error.value)
+
+
+def _graph_ops(dataset):
+  """Op types of ``dataset``'s graph and of every function in it."""
+  graph = tf.compat.v1.GraphDef.FromString(
+      dataset._as_serialized_graph(  # pylint: disable=protected-access
+          external_state_policy=tf.data.experimental.ExternalStatePolicy.IGNORE
+      ).numpy())
+  ops = {node.op for node in graph.node}
+  for function in graph.library.function:
+    ops |= {node.op for node in function.node_def}
+  return ops
+
+
+def test_skip_counting_runs_without_a_python_callback(tmp_path, capfd):
+  """skip_bad_records counts in the graph (lookup tables), so the pipeline
+  can run on a host without this Python process (e.g. a TPU host)."""
+  path = _file_with_bad_record(tmp_path, _CASES['zero_area_box'][0])
+  skipped = record_errors.SkippedRecords('train_input_reader')
+  model = text_format.Parse(_MODEL, model_pb2.DetectionModel())
+  dataset = inputs.build_dataset(_reader(path, skip=True), model, 1, False,
+                                 skipped_records=skipped)
+  ops = _graph_ops(dataset)
+  assert 'MutableHashTableV2' in ops
+  assert not ops & {'PyFunc', 'PyFuncStateless', 'EagerPyFunc'}
+  assert sum(1 for _ in dataset) == 3
+  assert skipped.to_dict() == {
+      K.count: 1, K.skip_events: 1,
+      K.first: [{K.file: path, K.record: 2, K.source_id: 'bad-2',
+                 K.problem: record_errors.BOX_ZERO_AREA}],
+      K.by_problem: {record_errors.BOX_ZERO_AREA: 1}}
+  assert ('train_input_reader: skipped bad record in %s: record #2 '
+          '(source_id bad-2): %s' % (path, record_errors.BOX_ZERO_AREA)
+          in capfd.readouterr().err)

@@ -3,6 +3,7 @@ import io
 import os
 
 import numpy as np
+import pytest
 from PIL import Image
 import tensorflow as tf
 
@@ -98,3 +99,16 @@ def test_scene_parameters_leave_out_later_fields_at_their_neutral_value():
   noisy = sd.scene_parameters(ss.SCENE_PRESETS['noisy'])
   assert noisy['max_decoys'] == ss.NOISY_SCENE_CONFIG.max_decoys
   assert ss.SceneConfig(**noisy) == ss.NOISY_SCENE_CONFIG
+
+
+def test_attach_image_decode_checks_the_encoded_scene(monkeypatch):
+  record = sd.annotation_record(0, sd.TRAIN_POOL, 3, CONFIG)
+  good = sd.attach_image(record, 0, CONFIG)
+  assert good.image_bytes.startswith(b'\x89PNG')
+  encode = tf_example_codec.encode_image
+  monkeypatch.setattr(tf_example_codec, 'encode_image',
+                      lambda pixels, fmt: encode(pixels, fmt)[:100])
+  with pytest.raises(ValueError, match=(
+      r'synthetic scene synthetic-train-000003 \(synthetic-train-000003.png\)'
+      r': image/encoded: the image data could not be decoded')):
+    sd.attach_image(record, 0, CONFIG)

@@ -8,6 +8,7 @@ from object_detection_note.core.fields import Splits
 from object_detection_note.data import dataset_writer
 from object_detection_note.data import synthetic_dataset
 from object_detection_note.data import synthetic_scenes
+from object_detection_note.data import tfrecord_reader
 from object_detection_note.iterate import run_layout as layout
 
 
@@ -27,6 +28,7 @@ def test_seed_count_from_manifest_without_reading(tmp_path, monkeypatch):
 
   with monkeypatch.context() as patch:
     patch.setattr(tf.data, 'TFRecordDataset', no_reading)
+    patch.setattr(tfrecord_reader, 'read_indexed_records', no_reading)
     assert layout.count_records(pattern) == expected
     # One shard of the two: its own count.
     one = os.path.join(data, 'source_train.tfrecord-00000-of-00002')
