@@ -16,6 +16,7 @@ and a legend strip under the grid says which colour is which. The PNG is
 written under a temporary name and renamed into place.
 """
 import io
+import itertools
 import math
 import os
 
@@ -28,6 +29,7 @@ import tensorflow as tf
 
 from object_detection_note.core import file_io
 from object_detection_note.data import tf_example_codec
+from object_detection_note.data import tfrecord_reader
 from object_detection_note.exporter import visualization
 
 GALLERY_NAME = 'gallery.png'
@@ -38,25 +40,9 @@ LEGEND_HEIGHT = 24
 
 
 def _first_records(path, count):
-  """The first ``count`` serialized records of a TFRecord file.
-
-  Reads the framing (8-byte length, 4-byte CRC, data, 4-byte CRC) through
-  a plain file object: no tf.data iterator (and its threads) per shard. The
-  CRCs are not checked (a picture only; training checks the records).
-  """
-  records = []
-  with tf.io.gfile.GFile(path, 'rb') as f:
-    while len(records) < count:
-      header = f.read(12)
-      if len(header) < 12:
-        break
-      length = int.from_bytes(header[:8], 'little')
-      data = f.read(length)
-      if len(data) < length or len(f.read(4)) < 4:
-        logging.warning('%s: truncated after %d records', path, len(records))
-        break
-      records.append(data)
-  return records
+  """The first ``count`` serialized records of a TFRecord file (CRCs checked,
+  read with the plain framing reader: no tf.data iterator per shard)."""
+  return list(itertools.islice(tfrecord_reader.read_records(path), count))
 
 
 def sample_records(pattern, max_images=16):
