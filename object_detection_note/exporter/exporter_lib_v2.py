@@ -59,13 +59,17 @@ def latest_checkpoint(trained_checkpoint_dir):
   return path
 
 
-def build_detection_module(input_type, pipeline_config, checkpoint_path):
+def build_detection_module(input_type, pipeline_config, checkpoint_path,
+                           policy=None):
   """Restores the model and wraps it in the module for ``input_type``.
 
   Args:
     input_type: one of ``detection_modules.INPUT_TYPES``.
     pipeline_config: TrainEvalPipelineConfig proto.
     checkpoint_path: checkpoint prefix written by training.
+    policy: ``training.mixed_precision`` policy the exported graph computes
+      in (None: the config's train_config). Inputs and outputs have the
+      same dtypes under every policy.
 
   Returns:
     (module, concrete serving function).
@@ -73,7 +77,7 @@ def build_detection_module(input_type, pipeline_config, checkpoint_path):
   check_input_type(input_type)
   configs = config_util.create_configs_from_pipeline_proto(pipeline_config)
   try:
-    model = eval_loop.restore_for_eval(configs, checkpoint_path)
+    model = eval_loop.restore_for_eval(configs, checkpoint_path, policy)
   except (AssertionError, ValueError) as error:
     raise ExportError('export of %s: %s' % (checkpoint_path, error)) from None
   module = detection_modules.DETECTION_MODULE_MAP[input_type](
@@ -108,7 +112,7 @@ def _publish(staging, output_directory):
 
 
 def export_inference_graph(input_type, pipeline_config, trained_checkpoint_dir,
-                           output_directory):
+                           output_directory, policy=None):
   """Exports the latest checkpoint of ``trained_checkpoint_dir``.
 
   Args:
@@ -116,6 +120,7 @@ def export_inference_graph(input_type, pipeline_config, trained_checkpoint_dir,
     pipeline_config: TrainEvalPipelineConfig proto (overrides applied).
     trained_checkpoint_dir: training directory holding ``ckpt-N`` files.
     output_directory: where saved_model/, checkpoint/ and pipeline.config go.
+    policy: see ``build_detection_module``.
 
   Returns:
     the SavedModel directory.
@@ -129,7 +134,7 @@ def export_inference_graph(input_type, pipeline_config, trained_checkpoint_dir,
   checkpoint_path = latest_checkpoint(trained_checkpoint_dir)
   logging.info('exporting %s (input_type %s)', checkpoint_path, input_type)
   module, concrete_function = build_detection_module(
-      input_type, pipeline_config, checkpoint_path)
+      input_type, pipeline_config, checkpoint_path, policy)
   output_directory = output_directory.rstrip('/')
   # Staging directories of a killed earlier export.
   stale_files.remove_stale_siblings(output_directory)

@@ -25,6 +25,12 @@ background, for the second stage; inference sends all P to the second stage.
 Proposal boxes are constants for the second stage (no gradient into the RPN
 through the crops), as in the OD API.
 
+Mixed precision: when built under a Keras ``mixed_bfloat16`` or
+``mixed_float16`` global policy, the feature extractors and heads compute in
+that type with float32 variables; this model itself is float32 and casts the
+heads' outputs to float32 (``_float32``), so anchors, box decoding, NMS,
+sampling, losses and detections are float32 under every policy.
+
 Inference class probabilities are the mean of the det-cls and det-cls-a
 softmaxes; boxes come from det-reg only; det-cls-s is never used for
 detection.
@@ -130,6 +136,13 @@ class NoteFasterRcnnParams:
     return len(self.anchor_scales) * len(self.anchor_aspect_ratios)
 
 
+def _float32(outputs):
+  """Casts the floating tensors of a dict of head outputs to float32."""
+  return {key: tf.cast(value, tf.float32)
+          if value.dtype.is_floating and value.dtype != tf.float32 else value
+          for key, value in outputs.items()}
+
+
 class _Untracked:
   """Holds a model without Keras/checkpoint dependency tracking."""
 
@@ -153,6 +166,8 @@ class NoteFasterRcnn(tf_keras.Model):
       name: model name.
       **kwargs: passed to ``tf_keras.Model``.
     """
+    # float32 whatever the global policy: the layers built below follow it.
+    kwargs.setdefault('dtype', 'float32')
     super().__init__(name=name, **kwargs)
     if params.note.distillation_loss_weight > 0 and source_model is None:
       raise ValueError('Distillation (note.distillation_loss_weight > 0) '
@@ -281,7 +296,7 @@ class NoteFasterRcnn(tf_keras.Model):
         image_hw=image_hw if p.odapi_compatible_geometry else None)
     box_features = self.second_stage_feature_extractor(crops,
                                                        training=training)
-    outputs = self.box_predictor(box_features, training=training)
+    outputs = _float32(self.box_predictor(box_features, training=training))
     num_boxes = boxes.shape[1]
     return {key: tf.reshape(value, [-1, num_boxes] + value.shape[1:].as_list())
             for key, value in outputs.items()}
@@ -324,7 +339,7 @@ class NoteFasterRcnn(tf_keras.Model):
     height, width = self._image_hw(preprocessed_images)
     features = self.first_stage_feature_extractor(preprocessed_images,
                                                   training=training)
-    rpn_outputs = self.rpn_head(features)
+    rpn_outputs = _float32(self.rpn_head(features))
     anchors = self._anchors(features, height, width)
     proposals, _, proposals_valid = first_stage.propose(
         anchors,

@@ -27,10 +27,16 @@ def _checkpoint_path(path):
   return path
 
 
-def checkpoint_detector(pipeline_config_path, checkpoint, batch_size=8):
-  """Detector from a pipeline config and a training checkpoint (or its dir)."""
+def checkpoint_detector(pipeline_config_path, checkpoint, batch_size=8,
+                        policy=None):
+  """Detector from a pipeline config and a training checkpoint (or its dir).
+
+  ``policy``: the ``training.mixed_precision`` policy of the model (None:
+  the config's train_config, see ``eval_loop.restore_for_eval``).
+  """
   configs = config_util.get_configs_from_pipeline_file(pipeline_config_path)
-  model = eval_loop.restore_for_eval(configs, _checkpoint_path(checkpoint))
+  model = eval_loop.restore_for_eval(configs, _checkpoint_path(checkpoint),
+                                     policy)
   resizer = configs['model'].faster_rcnn.image_resizer
 
   @tf.function(reduce_retracing=True)
@@ -59,8 +65,12 @@ def saved_model_detector(saved_model_dir):
 
 
 def detector_spec(pipeline_config_path, checkpoint_dir=None,
-                  saved_model_dir=None, batch_size=8):
-  """DetectorSpec for a checkpoint or a SavedModel."""
+                  saved_model_dir=None, batch_size=8, policy=None):
+  """DetectorSpec for a checkpoint or a SavedModel.
+
+  ``policy`` (checkpoints only): see ``checkpoint_detector``; a SavedModel
+  runs in the precision it was exported with.
+  """
   if bool(checkpoint_dir) == bool(saved_model_dir):
     raise ValueError('give exactly one of checkpoint_dir and saved_model_dir')
   if saved_model_dir:
@@ -70,4 +80,5 @@ def detector_spec(pipeline_config_path, checkpoint_dir=None,
   return DetectorSpec(
       __name__ + ':checkpoint_detector',
       (('pipeline_config_path', pipeline_config_path),
-       ('checkpoint', checkpoint_dir), ('batch_size', int(batch_size))))
+       ('checkpoint', checkpoint_dir), ('batch_size', int(batch_size)),
+       ('policy', policy)))
