@@ -10,6 +10,7 @@ the figure is a lower bound dominated by the convolutions and matmuls.
 ``peak_flops`` times a large square matmul in a dtype: the machine's
 achievable peak for that dtype, measured in the same run as the steps.
 """
+import resource
 import statistics
 import time
 
@@ -75,22 +76,32 @@ def peak_flops(dtype=tf.float32, size=2048, repeats=5):
   """Measured FLOP/s of a [size, size] x [size, size] matmul in ``dtype``.
 
   Returns:
-    dict: dtype, size, flops (per matmul), median_s, flops_per_s.
+    dict: dtype, size, flops (per matmul), median_s, flops_per_s, and per
+    CPU-second of the process (median_cpu_s, flops_per_cpu_s: steadier than
+    wall time on a shared machine).
   """
   dtype = tf.as_dtype(dtype)
   a = tf.cast(tf.random.uniform([size, size]), dtype)
   b = tf.cast(tf.random.uniform([size, size]), dtype)
   matmul = tf.function(tf.matmul)
   matmul(a, b).numpy()  # trace and warm up
-  seconds = []
+  seconds, cpu_seconds = [], []
   for _ in range(max(1, repeats)):
-    start = time.perf_counter()
+    cpu_start, start = _cpu_seconds(), time.perf_counter()
     matmul(a, b).numpy()
     seconds.append(time.perf_counter() - start)
+    cpu_seconds.append(_cpu_seconds() - cpu_start)
   flops = 2 * size ** 3
   median = statistics.median(seconds)
+  median_cpu = statistics.median(cpu_seconds)
   return {'dtype': dtype.name, 'size': size, 'flops': flops,
-          'median_s': median, 'flops_per_s': flops / median}
+          'median_s': median, 'flops_per_s': flops / median,
+          'median_cpu_s': median_cpu, 'flops_per_cpu_s': flops / median_cpu}
+
+
+def _cpu_seconds():
+  usage = resource.getrusage(resource.RUSAGE_SELF)
+  return usage.ru_utime + usage.ru_stime
 
 
 def utilisation(flops_per_step, step_seconds, peak_flops_per_s):

@@ -189,6 +189,11 @@ def _add_utilisation(results):
       case['peak_flops_per_s'] = peak[dtype]['flops_per_s']
       case['fraction_of_peak'] = (case['achieved_flops_per_s'] /
                                   peak[dtype]['flops_per_s'])
+      if 'achieved_flops_per_cpu_s' in case and (
+          'flops_per_cpu_s' in peak[dtype]):
+        # Per CPU-second: the figure that survives a shared machine.
+        case['fraction_of_peak_cpu'] = (case['achieved_flops_per_cpu_s'] /
+                                        peak[dtype]['flops_per_cpu_s'])
 
 
 def _utilisation_markdown(results):
@@ -203,18 +208,26 @@ def _utilisation_markdown(results):
   peak = {dtype: p for dtype, p in results['peak'].items()
           if isinstance(p, dict) and 'flops_per_s' in p}
   lines = ['', '## Utilisation', '',
-           'Peak: %s (a %d² matmul, measured in this run).' % (
-               ', '.join('%s %.1f GFLOP/s' % (d, p['flops_per_s'] / 1e9)
+           'Peak: %s (a %d² matmul, measured in this run; wall / CPU '
+           'second).' % (
+               ', '.join('%s %.1f / %.1f GFLOP/s' % (
+                   d, p['flops_per_s'] / 1e9,
+                   p.get('flops_per_cpu_s', float('nan')) / 1e9)
                          for d, p in sorted(peak.items())),
                next(iter(peak.values())).get('size', 0)),
            '',
            '| case | dtype | GFLOP per step | achieved GFLOP/s | '
-           'fraction of peak |', '|---|---|---|---|---|']
+           'fraction of peak | GFLOP per CPU-s | fraction of peak per CPU-s |',
+           '|---|---|---:|---:|---:|---:|---:|']
   for name, case in rows:
     count = case.get('flops_per_step', case.get('flops_per_image', 0))
-    lines.append('| %s | %s | %.2f | %.1f | %.2f |' % (
+    lines.append('| %s | %s | %.2f | %.1f | %.2f | %s | %s |' % (
         name, case['compute_dtype'], count / 1e9,
-        case['achieved_flops_per_s'] / 1e9, case['fraction_of_peak']))
+        case['achieved_flops_per_s'] / 1e9, case['fraction_of_peak'],
+        '%.1f' % (case['achieved_flops_per_cpu_s'] / 1e9)
+        if 'achieved_flops_per_cpu_s' in case else '—',
+        '%.2f' % case['fraction_of_peak_cpu']
+        if 'fraction_of_peak_cpu' in case else '—'))
   return '\n'.join(lines) + '\n'
 
 

@@ -228,6 +228,7 @@ def run_case(case, steps, warmup=1, jit_compile=False, policy=None):
       'compute_dtype': mixed_precision.compute_dtype(trainer.policy).name,
       'flops_per_step': flops_per_step,
       'achieved_flops_per_s': flops_per_step / statistics.median(wall),
+      'achieved_flops_per_cpu_s': flops_per_step / statistics.median(cpu),
       'case': case,
       'description': setting.description,
       'variant': variant,

@@ -50,5 +50,6 @@ def test_larger_branch_of_a_cond():
 def test_peak_and_utilisation():
   peak = flops.peak_flops(tf.float32, size=128, repeats=2)
   assert peak['flops'] == 2 * 128 ** 3 and peak['flops_per_s'] > 0
+  assert peak['flops_per_cpu_s'] > 0 and peak['dtype'] == 'float32'
   achieved, fraction = flops.utilisation(4e9, 2.0, 8e9)
   assert achieved == pytest.approx(2e9) and fraction == pytest.approx(0.25)
