@@ -15,6 +15,7 @@ from object_detection_note.core.fields import LossKeys
 from object_detection_note.core.fields import Splits
 from object_detection_note.data import beam_io
 from object_detection_note.data import label_map_util
+from object_detection_note.losses import note_rules
 from object_detection_note.evaluation import eval_loop
 from object_detection_note.exporter import exporter_lib_v2
 from object_detection_note.mining import detectors
@@ -162,6 +163,32 @@ def test_training_step_is_finite_and_close_to_float32(policy):
       probabilities.numpy(),
       reference.box_classifier_probabilities(preprocessed, fixed).numpy(),
       atol=PROBABILITY_ATOL[policy])
+
+
+@pytest.mark.parametrize('all_proposals', [False, True])
+def test_bfloat16_model_distils_from_a_float32_source(all_proposals):
+  source = note_test_utils.tiny_model(note_test_utils.tiny_params(
+      num_classes=3), seed=7)
+  note = note_rules.NoteConfig(distillation_loss_weight=1.0,
+                               distill_all_proposals=all_proposals)
+  with mixed_precision.policy_scope('mixed_bfloat16'):
+    model = note_test_utils.tiny_model(
+        note_test_utils.tiny_params(note=note, num_source_classes=3),
+        source_model=source)
+  assert source.box_predictor.det_cls.compute_dtype == 'float32'
+  assert model.box_predictor.det_cls_s.compute_dtype == 'bfloat16'
+  images, boxes, classes, weights = note_test_utils.synthetic_scenes(2)
+  batch = note_test_utils.make_batch(images, boxes, classes, weights,
+                                     np.array([0.0, 1.0], np.float32))
+  with tf.GradientTape() as tape:
+    losses = model.compute_losses(batch)
+  gradient = tape.gradient(losses[LossKeys.distillation],
+                           model.box_predictor.det_cls_s.kernel)
+  assert losses[LossKeys.distillation].dtype == tf.float32
+  assert float(losses[LossKeys.distillation]) > 0
+  assert gradient.dtype == tf.float32
+  assert np.all(np.isfinite(gradient.numpy()))
+  assert float(tf.reduce_sum(tf.abs(gradient))) > 0
 
 
 def test_float16_trainer_scales_the_loss(tmp_path, tiny_data_dir):
