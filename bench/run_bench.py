@@ -183,6 +183,10 @@ def _add_utilisation(results):
   cases = list((results.get('train') or {}).values())
   if results.get('eval'):
     cases.append(results['eval'])
+  for block in (results.get('peer_comparison') or {}).values():
+    for record in block.get('rounds', []):
+      cases.extend(record[side] for side in ('project', 'odapi')
+                   if isinstance(record.get(side), dict))
   for case in cases:
     dtype = case.get('compute_dtype')
     if dtype in peak and 'achieved_flops_per_s' in case:
