@@ -92,12 +92,24 @@ def main(argv):
     step().numpy()
     wall.append(time.perf_counter() - start)
     cpu.append(time.process_time() - cpu_start)
-  print(json.dumps({
+  result = {
       'step_seconds': wall, 'cpu_seconds': cpu,
       'median_s': statistics.median(wall),
       'median_cpu_s': statistics.median(cpu),
       'trainable_variables': len(model.trainable_variables),
-  }), flush=True)
+      'compute_dtype': 'float32',
+  }
+  try:
+    # Counted from the traced step's graph, as for the project's step.
+    import flops  # pylint: disable=g-import-not-at-top
+    result['flops_per_step'] = flops.function_flops(step)
+    result['achieved_flops_per_s'] = (result['flops_per_step'] /
+                                      result['median_s'])
+    result['achieved_flops_per_cpu_s'] = (result['flops_per_step'] /
+                                          result['median_cpu_s'])
+  except Exception as error:  # pylint: disable=broad-except
+    result['flops_error'] = repr(error)  # the timing stays valid
+  print(json.dumps(result), flush=True)
 
 
 if __name__ == '__main__':

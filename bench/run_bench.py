@@ -65,6 +65,10 @@ flags.DEFINE_list('mining_workers', ['1', '2'], 'Beam worker counts to time.')
 flags.DEFINE_integer('mining_copies', 4, 'Copies of the image-level set '
                      'mined (1 with --quick).')
 flags.DEFINE_bool('jit_compile', False, 'Compile training steps with XLA.')
+flags.DEFINE_enum('policy', None, ['float32', 'mixed_bfloat16',
+                                   'mixed_float16'],
+                  'Precision policy of the trained models (default: the '
+                  'configs\', float32).')
 flags.DEFINE_integer('intra_op_threads', 0, 'TF intra-op threads (0: TF '
                      'default).')
 flags.DEFINE_integer('inter_op_threads', 0, 'TF inter-op threads (0: TF '
@@ -81,7 +85,8 @@ flags.DEFINE_integer('peer_rounds', 3, 'Rounds of the side-by-side timing '
 flags.DEFINE_string('output_dir', os.path.join(REPO_ROOT, 'bench', 'results'),
                     'Where bench.json and bench.md go.')
 # Internal: one measurement in this process.
-flags.DEFINE_string('worker', None, 'Internal: train:<case>, mining or eval.')
+flags.DEFINE_string('worker', None, 'Internal: train:<case>, mining, eval '
+                    'or peak.')
 flags.DEFINE_string('worker_output', None, 'Internal: JSON result path.')
 
 FLAGS = flags.FLAGS
@@ -106,7 +111,7 @@ def run_worker(task, output_path):
       import train_bench  # pylint: disable=g-import-not-at-top
       case = task.split(':', 1)[1]
       result = train_bench.run_case(case, FLAGS.steps, FLAGS.warmup,
-                                    FLAGS.jit_compile)
+                                    FLAGS.jit_compile, FLAGS.policy)
     elif task == 'mining':
       import throughput_bench  # pylint: disable=g-import-not-at-top
       result = throughput_bench.run_mining(
@@ -114,6 +119,10 @@ def run_worker(task, output_path):
     elif task == 'eval':
       import throughput_bench  # pylint: disable=g-import-not-at-top
       result = throughput_bench.run_eval()
+    elif task == 'peak':
+      import flops  # pylint: disable=g-import-not-at-top
+      result = {dtype: flops.peak_flops(dtype)
+                for dtype in ('float32', 'bfloat16')}
     else:
       raise ValueError('unknown worker task %r' % task)
   result['peak_rss_mib'] = machine.peak_rss_mib()
@@ -148,6 +157,8 @@ def _run_subprocess(task, steps):
                '--mining_workers=%s' % ','.join(FLAGS.mining_workers),
                '--mining_copies=%d' % (1 if FLAGS.quick else
                                        FLAGS.mining_copies)]
+    if FLAGS.policy:
+      command.append('--policy=%s' % FLAGS.policy)
     start = time.perf_counter()
     try:
       completed = subprocess.run(command, cwd=REPO_ROOT, capture_output=True,
@@ -165,8 +176,68 @@ def _run_subprocess(task, steps):
   return result
 
 
+def _add_utilisation(results):
+  """Fraction of the measured matmul peak of its dtype, per case."""
+  peak = {dtype: p for dtype, p in (results.get('peak') or {}).items()
+          if isinstance(p, dict) and 'flops_per_s' in p}
+  cases = list((results.get('train') or {}).values())
+  if results.get('eval'):
+    cases.append(results['eval'])
+  for block in (results.get('peer_comparison') or {}).values():
+    for record in block.get('rounds', []):
+      cases.extend(record[side] for side in ('project', 'odapi')
+                   if isinstance(record.get(side), dict))
+  for case in cases:
+    dtype = case.get('compute_dtype')
+    if dtype in peak and 'achieved_flops_per_s' in case:
+      case['peak_flops_per_s'] = peak[dtype]['flops_per_s']
+      case['fraction_of_peak'] = (case['achieved_flops_per_s'] /
+                                  peak[dtype]['flops_per_s'])
+      if 'achieved_flops_per_cpu_s' in case and (
+          'flops_per_cpu_s' in peak[dtype]):
+        # Per CPU-second: the figure that survives a shared machine.
+        case['fraction_of_peak_cpu'] = (case['achieved_flops_per_cpu_s'] /
+                                        peak[dtype]['flops_per_cpu_s'])
+
+
+def _utilisation_markdown(results):
+  """A table of FLOPs, FLOP/s and fraction of the peak per case."""
+  rows = [(name, case) for name, case in
+          sorted((results.get('train') or {}).items())]
+  if results.get('eval'):
+    rows.append(('eval (per image)', results['eval']))
+  rows = [(n, c) for n, c in rows if 'fraction_of_peak' in c]
+  if not rows:
+    return ''
+  peak = {dtype: p for dtype, p in results['peak'].items()
+          if isinstance(p, dict) and 'flops_per_s' in p}
+  lines = ['', '## Utilisation', '',
+           'Peak: %s (a %d² matmul, measured in this run; wall / CPU '
+           'second).' % (
+               ', '.join('%s %.1f / %.1f GFLOP/s' % (
+                   d, p['flops_per_s'] / 1e9,
+                   p.get('flops_per_cpu_s', float('nan')) / 1e9)
+                         for d, p in sorted(peak.items())),
+               next(iter(peak.values())).get('size', 0)),
+           '',
+           '| case | dtype | GFLOP per step | achieved GFLOP/s | '
+           'fraction of peak | GFLOP per CPU-s | fraction of peak per CPU-s |',
+           '|---|---|---:|---:|---:|---:|---:|']
+  for name, case in rows:
+    count = case.get('flops_per_step', case.get('flops_per_image', 0))
+    lines.append('| %s | %s | %.2f | %.1f | %.2f | %s | %s |' % (
+        name, case['compute_dtype'], count / 1e9,
+        case['achieved_flops_per_s'] / 1e9, case['fraction_of_peak'],
+        '%.1f' % (case['achieved_flops_per_cpu_s'] / 1e9)
+        if 'achieved_flops_per_cpu_s' in case else '—',
+        '%.2f' % case['fraction_of_peak_cpu']
+        if 'fraction_of_peak_cpu' in case else '—'))
+  return '\n'.join(lines) + '\n'
+
+
 def _write_results(results):
   """Adds the ratios, then rewrites bench.json and bench.md."""
+  _add_utilisation(results)
   if results.get('train'):
     results['ratios'] = report.ratios(results['train'])
     results['reference'] = report.reference_comparison(
@@ -175,7 +246,7 @@ def _write_results(results):
                            json.dumps(results, indent=1, sort_keys=False))
   file_io.write_atomically(
       os.path.join(FLAGS.output_dir, 'bench.md'),
-      report.markdown(results) +
+      report.markdown(results) + _utilisation_markdown(results) +
       peer_compare.markdown(results.get('peer_comparison')))
 
 
@@ -252,10 +323,14 @@ def main(argv):
       'options': {'sections': FLAGS.sections, 'settings': settings,
                   'variants': FLAGS.variants, 'warmup': FLAGS.warmup,
                   'quick': FLAGS.quick, 'jit_compile': FLAGS.jit_compile,
+                  'policy': FLAGS.policy,
                   'mining_workers': FLAGS.mining_workers,
                   'peer_python': FLAGS.peer_python,
                   'peer_rounds': FLAGS.peer_rounds},
   }
+  # The machine's matmul peak per dtype, for the utilisation of each case.
+  results['peak'] = _run_subprocess('peak', 1)
+  _save(results)
   if 'train' in FLAGS.sections:
     results['train'] = {}
     for setting in settings:

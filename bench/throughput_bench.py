@@ -20,6 +20,7 @@ import time
 
 import tensorflow as tf
 
+import flops as flops_lib
 import machine
 from object_detection_note import inference
 from object_detection_note.builders import model_builder
@@ -152,6 +153,18 @@ def run_mining(num_workers_list=(1, 2), copies=4):
   }
 
 
+def _detection_flops_per_image(model, configs):
+  """FLOPs of the evaluation's detection graph per image (counted)."""
+  height, width = inference.padded_image_size(
+      configs['model'].faster_rcnn.image_resizer)
+  batch = configs['eval_config'].batch_size or 1
+  counted = flops_lib.function_flops(
+      eval_loop._detect_batch, model,  # pylint: disable=protected-access
+      tf.TensorSpec([batch, height, width, 3], tf.float32),
+      tf.TensorSpec([batch, 3], tf.int32))
+  return counted / batch
+
+
 def run_eval():
   """Evaluation section: images/s of evaluate_model (detection + COCO)."""
   configs = config_util.get_configs_from_pipeline_file(CONFIG)
@@ -166,7 +179,12 @@ def run_eval():
     start = time.perf_counter()
     metrics = eval_loop.evaluate_model(model, configs, log_every_n=0)
     seconds = time.perf_counter() - start
+    flops_per_image = _detection_flops_per_image(model, configs)
+  images_per_s = metrics['num_images'] / seconds
   return {
+      'compute_dtype': model.box_predictor.det_cls.compute_dtype,
+      'flops_per_image': flops_per_image,
+      'achieved_flops_per_s': flops_per_image * images_per_s,
       'config': CONFIG,
       'images': metrics['num_images'],
       'batch_size': configs['eval_config'].batch_size or 1,

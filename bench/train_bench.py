@@ -29,12 +29,14 @@ import time
 import numpy as np
 import tensorflow as tf
 
+import flops as flops_lib
 import machine
 
 from object_detection_note import inference
 from object_detection_note.builders import model_builder
 from object_detection_note.core import config_util
 from object_detection_note.core.fields import InputFields
+from object_detection_note.training import mixed_precision
 from object_detection_note.training import train_loop
 
 SYNTHETIC_CONFIG = 'configs/synthetic.config'
@@ -173,7 +175,7 @@ def _cpu_seconds():
   return usage.ru_utime + usage.ru_stime
 
 
-def run_case(case, steps, warmup=1, jit_compile=False):
+def run_case(case, steps, warmup=1, jit_compile=False, policy=None):
   """Builds a case's Trainer and times ``steps`` train steps after warm-up.
 
   Args:
@@ -181,12 +183,17 @@ def run_case(case, steps, warmup=1, jit_compile=False):
     steps: timed steps (at least 1).
     warmup: untimed steps first (the first one traces and optimises).
     jit_compile: compile the step with XLA.
+    policy: ``training.mixed_precision`` policy of the trained model (None:
+      the config's, float32).
 
   Returns:
     dict: case, description, variant, step_seconds and cpu_seconds (process
     CPU time) per timed step, their medians, build_s, first_step_s (the
     warm-up: tracing, graph optimisation and the steps), load averages
-    before and after, number of trainable variables and the loss keys.
+    before and after, number of trainable variables and the loss keys;
+    policy, compute_dtype, flops_per_step (counted from the traced step's
+    graph, ``flops.function_flops``) and achieved_flops_per_s (per median
+    wall second).
 
   Raises:
     train_loop.NonFiniteLossError: if the last step's losses are not finite.
@@ -199,7 +206,7 @@ def run_case(case, steps, warmup=1, jit_compile=False):
   source_model = build_source_model(source) if source is not None else None
   trainer = train_loop.Trainer(target, tf.distribute.get_strategy(),
                                jit_compile=jit_compile,
-                               source_model=source_model)
+                               source_model=source_model, policy=policy)
   batch = synthetic_batch(setting, target['model'].faster_rcnn.num_classes)
   build_s = time.perf_counter() - start
   start = time.perf_counter()
@@ -215,7 +222,13 @@ def run_case(case, steps, warmup=1, jit_compile=False):
     wall.append(time.perf_counter() - start)
     cpu.append(_cpu_seconds() - cpu_start)
   train_loop.check_finite(steps, values)
+  flops_per_step = flops_lib.function_flops(trainer.distributed_step, batch)
   return {
+      'policy': trainer.policy,
+      'compute_dtype': mixed_precision.compute_dtype(trainer.policy).name,
+      'flops_per_step': flops_per_step,
+      'achieved_flops_per_s': flops_per_step / statistics.median(wall),
+      'achieved_flops_per_cpu_s': flops_per_step / statistics.median(cpu),
       'case': case,
       'description': setting.description,
       'variant': variant,

@@ -44,7 +44,11 @@ def note_switches(note_config, distill):
                              note_config.mask_mined_background),
       distillation_loss_weight=weight,
       normalize_by_unmasked=(note_config.masked_loss_normalizer ==
-                             note_config.UNMASKED))
+                             note_config.UNMASKED),
+      mean_objectness_for_training_proposals=(
+          note_config.mean_objectness_for_training_proposals),
+      distill_all_proposals=(note_config.distillation.targets ==
+                             note_config.distillation.ALL_PROPOSALS))
 
 
 def build_params(frcnn, note_config=None, num_source_classes=0):

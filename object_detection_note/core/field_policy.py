@@ -262,9 +262,8 @@ def _build_rules():
       'TrainConfig.max_number_of_boxes': h,
       'TrainConfig.unpad_groundtruth_tensors': _STATIC,
       'TrainConfig.retain_original_images': _VIS,
-      'TrainConfig.use_bfloat16': NoEffect(
-          'training runs in float32 (bfloat16 only changes numerics on '
-          'TPUs)'),
+      'TrainConfig.use_bfloat16': h,
+      'TrainConfig.use_mixed_float16': h,
       'TrainConfig.summarize_gradients': NoEffect('summaries only'),
       'Optimizer.rms_prop_optimizer': h,
       'Optimizer.momentum_optimizer': h,

@@ -98,6 +98,11 @@ class PredictionFields:
   proposal_class_targets = 'proposal_class_targets'
   proposal_box_targets = 'proposal_box_targets'
   source_class_probabilities = 'source_class_probabilities'
+  # Distillation on all proposals (note.distillation.targets ALL_PROPOSALS):
+  # det-cls-s logits on the P proposals and which of them are valid; the
+  # source probabilities are then on the same P proposals.
+  distillation_class_logits_s = 'distillation_class_logits_s'
+  distillation_proposals_valid = 'distillation_proposals_valid'
 
 
 class LossKeys:

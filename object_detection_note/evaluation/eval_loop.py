@@ -35,6 +35,7 @@ from object_detection_note.evaluation import eval_visualization
 from object_detection_note.evaluation import lvis_evaluator
 from object_detection_note.training import checkpoint_layouts
 from object_detection_note.training import checkpoints
+from object_detection_note.training import mixed_precision
 from object_detection_note.training import checkpoint_errors
 from object_detection_note.training import note_head_checks
 from object_detection_note.training import progress
@@ -146,7 +147,8 @@ def write_metrics(metrics, directory, step=None):
   return path
 
 
-def restore_for_eval(configs, checkpoint_path, allow_partial_restore=False):
+def restore_for_eval(configs, checkpoint_path, allow_partial_restore=False,
+                     policy=None):
   """Builds the model for inference and restores a checkpoint into it.
 
   Project checkpoints must match the model exactly, NOTE heads included
@@ -154,9 +156,17 @@ def restore_for_eval(configs, checkpoint_path, allow_partial_restore=False):
   the reverse, fails unless ``allow_partial_restore``); OD API model-zoo
   checkpoints are read by ``training.checkpoints`` (``full``: heads of
   another num_classes stay initialised, and are logged).
+
+  ``policy`` is the ``training.mixed_precision`` policy the model is built
+  under (None: the one ``train_config`` asks for, as the OD API evaluates
+  with use_bfloat16). Variables are float32 under every policy, so any
+  checkpoint loads into any policy's model; detections are float32.
   """
-  model = model_builder.build(configs['model'], is_training=False,
-                              note_config=configs['note'])
+  policy = mixed_precision.check_policy(
+      policy or mixed_precision.policy_name(configs['train_config']))
+  with mixed_precision.policy_scope(policy):
+    model = model_builder.build(configs['model'], is_training=False,
+                                note_config=configs['note'])
   inference.build_model_inputs(model, configs['model'].faster_rcnn.image_resizer)
   try:
     layout = checkpoint_layouts.detect_layout(

@@ -60,7 +60,7 @@ def latest_checkpoint(trained_checkpoint_dir):
 
 
 def build_detection_module(input_type, pipeline_config, checkpoint_path,
-                           allow_partial_restore=False):
+                           allow_partial_restore=False, policy=None):
   """Restores the model and wraps it in the module for ``input_type``.
 
   Args:
@@ -69,6 +69,9 @@ def build_detection_module(input_type, pipeline_config, checkpoint_path,
     checkpoint_path: checkpoint prefix written by training.
     allow_partial_restore: accept a checkpoint whose NOTE heads differ from
       the model's, with a warning (``eval_loop.restore_for_eval``).
+    policy: ``training.mixed_precision`` policy the exported graph computes
+      in (None: the config's train_config). Inputs and outputs have the
+      same dtypes under every policy.
 
   Returns:
     (module, concrete serving function).
@@ -77,7 +80,7 @@ def build_detection_module(input_type, pipeline_config, checkpoint_path,
   configs = config_util.create_configs_from_pipeline_proto(pipeline_config)
   try:
     model = eval_loop.restore_for_eval(configs, checkpoint_path,
-                                       allow_partial_restore)
+                                       allow_partial_restore, policy)
   except (AssertionError, ValueError) as error:
     raise ExportError('export of %s: %s' % (checkpoint_path, error)) from None
   module = detection_modules.DETECTION_MODULE_MAP[input_type](
@@ -112,7 +115,8 @@ def _publish(staging, output_directory):
 
 
 def export_inference_graph(input_type, pipeline_config, trained_checkpoint_dir,
-                           output_directory, allow_partial_restore=False):
+                           output_directory, allow_partial_restore=False,
+                           policy=None):
   """Exports the latest checkpoint of ``trained_checkpoint_dir``.
 
   Args:
@@ -121,6 +125,7 @@ def export_inference_graph(input_type, pipeline_config, trained_checkpoint_dir,
     trained_checkpoint_dir: training directory holding ``ckpt-N`` files.
     output_directory: where saved_model/, checkpoint/ and pipeline.config go.
     allow_partial_restore: see ``build_detection_module``.
+    policy: see ``build_detection_module``.
 
   Returns:
     the SavedModel directory.
@@ -134,7 +139,8 @@ def export_inference_graph(input_type, pipeline_config, trained_checkpoint_dir,
   checkpoint_path = latest_checkpoint(trained_checkpoint_dir)
   logging.info('exporting %s (input_type %s)', checkpoint_path, input_type)
   module, concrete_function = build_detection_module(
-      input_type, pipeline_config, checkpoint_path, allow_partial_restore)
+      input_type, pipeline_config, checkpoint_path, allow_partial_restore,
+      policy)
   output_directory = output_directory.rstrip('/')
   # Staging directories of a killed earlier export.
   stale_files.remove_stale_siblings(output_directory)

@@ -22,7 +22,7 @@ class BoxPredictor(tf_keras.layers.Layer):
   """Second-stage heads.
 
   Call with features float32 [N, h, w, C2] (N = batch x proposals) and get a
-  dict:
+  dict (of the layer's compute dtype under a mixed precision policy):
     PredictionFields.class_logits           [N, C + 1]
     PredictionFields.class_logits_a         [N, C + 1]  (if enabled)
     PredictionFields.class_logits_s         [N, S + 1]  (if enabled)

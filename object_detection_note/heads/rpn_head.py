@@ -22,7 +22,9 @@ from object_detection_note.heads import initializers
 class RpnHead(tf_keras.layers.Layer):
   """First-stage box predictor.
 
-  Call with features float32 [B, h, w, C] (static h, w) and get a dict:
+  Call with features float32 [B, h, w, C] (static h, w) and get a dict
+  (of the layer's compute dtype: bfloat16 / float16 when built under a mixed
+  precision policy):
     PredictionFields.rpn_objectness_logits    [B, h*w*k]
     PredictionFields.rpn_objectness_logits_a  [B, h*w*k] (if enabled)
     PredictionFields.rpn_box_encodings        [B, h*w*k, 4]

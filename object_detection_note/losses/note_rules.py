@@ -39,6 +39,11 @@ class NoteConfig:
     normalize_by_unmasked: det-cls-a's masked loss is divided by the count of
       unmasked proposals (True) instead of all sampled proposals of the
       images it trains on (False, the default; see ``masked_normalizer``).
+    mean_objectness_for_training_proposals: training proposals are ranked by
+      the mean of rpn-cls and rpn-cls-a (True, the default) or by rpn-cls
+      alone (False: the mean at inference only).
+    distill_all_proposals: det-cls-s learns S's distribution on all of T's
+      proposals (True) instead of the sampled ones (False, the default).
 
   Naive = all off. Det-A = det_cls_a. Det-AZ = + mask_mined_background.
   Det-AZ&RPN-A = + rpn_cls_a. Det-AZ&RPN-A&Distill = + distillation weight.
@@ -48,6 +53,8 @@ class NoteConfig:
   mask_mined_background: bool = True
   distillation_loss_weight: float = 0.0
   normalize_by_unmasked: bool = False
+  mean_objectness_for_training_proposals: bool = True
+  distill_all_proposals: bool = False
 
   def __post_init__(self):
     if self.mask_mined_background and not self.det_cls_a:

@@ -19,18 +19,28 @@ counts) so a training step compiles with ``tf.function(jit_compile=True)``.
 
 Proposals: first-stage objectness is the mean of the rpn-cls and rpn-cls-a
 probabilities; ``first_stage_max_proposals`` (P) proposals after NMS, at
-training and inference alike. Training then samples
+training and inference alike (with
+``note.mean_objectness_for_training_proposals`` off, training ranks them by
+rpn-cls alone). Training then samples
 ``second_stage_batch_size`` (K) of them per image, balanced 1:3 foreground to
 background, for the second stage; inference sends all P to the second stage.
 Proposal boxes are constants for the second stage (no gradient into the RPN
 through the crops), as in the OD API.
+
+Mixed precision: when built under a Keras ``mixed_bfloat16`` or
+``mixed_float16`` global policy, the feature extractors and heads compute in
+that type with float32 variables; this model itself is float32 and casts the
+heads' outputs to float32 (``_float32``), so anchors, box decoding, NMS,
+sampling, losses and detections are float32 under every policy.
 
 Inference class probabilities are the mean of the det-cls and det-cls-a
 softmaxes; boxes come from det-reg only; det-cls-s is never used for
 detection.
 
 Distillation (Eq. 3): when ``note.distillation_loss_weight > 0`` the frozen
-source detector scores the sampled proposals of the same image with
+source detector scores the sampled proposals (with
+``note.distill_all_proposals``: all P proposals, through an extra
+second-stage pass for det-cls-s) of the same image with
 ``box_classifier_probabilities``; its output is a constant target for
 det-cls-s, whose gradient reaches the shared feature extractors and no other
 head. The source model is held outside Keras' tracking, so its variables are
@@ -131,6 +141,13 @@ class NoteFasterRcnnParams:
     return len(self.anchor_scales) * len(self.anchor_aspect_ratios)
 
 
+def _float32(outputs):
+  """Casts the floating tensors of a dict of head outputs to float32."""
+  return {key: tf.cast(value, tf.float32)
+          if value.dtype.is_floating and value.dtype != tf.float32 else value
+          for key, value in outputs.items()}
+
+
 class _Untracked:
   """Holds a model without Keras/checkpoint dependency tracking."""
 
@@ -154,6 +171,8 @@ class NoteFasterRcnn(tf_keras.Model):
       name: model name.
       **kwargs: passed to ``tf_keras.Model``.
     """
+    # float32 whatever the global policy: the layers built below follow it.
+    kwargs.setdefault('dtype', 'float32')
     super().__init__(name=name, **kwargs)
     if params.note.distillation_loss_weight > 0 and source_model is None:
       raise ValueError('Distillation (note.distillation_loss_weight > 0) '
@@ -264,11 +283,18 @@ class NoteFasterRcnn(tf_keras.Model):
                       tf.float32))
     return anchors
 
-  def objectness_probabilities(self, rpn_outputs):
-    """Sigmoid of rpn-cls, averaged with rpn-cls-a when it exists."""
+  def objectness_probabilities(self, rpn_outputs, training_proposals=False):
+    """Sigmoid of rpn-cls, averaged with rpn-cls-a when it exists.
+
+    With ``training_proposals`` and ``note.mean_objectness_for_training_
+    proposals`` off, rpn-cls alone.
+    """
     probabilities = tf.sigmoid(
         rpn_outputs[PredictionFields.rpn_objectness_logits])
     logits_a = rpn_outputs.get(PredictionFields.rpn_objectness_logits_a)
+    if training_proposals and (
+        not self._params.note.mean_objectness_for_training_proposals):
+      logits_a = None
     if logits_a is not None:
       probabilities = 0.5 * (probabilities + tf.sigmoid(logits_a))
     return probabilities
@@ -282,7 +308,7 @@ class NoteFasterRcnn(tf_keras.Model):
         image_hw=image_hw if p.odapi_compatible_geometry else None)
     box_features = self.second_stage_feature_extractor(crops,
                                                        training=training)
-    outputs = self.box_predictor(box_features, training=training)
+    outputs = _float32(self.box_predictor(box_features, training=training))
     num_boxes = boxes.shape[1]
     return {key: tf.reshape(value, [-1, num_boxes] + value.shape[1:].as_list())
             for key, value in outputs.items()}
@@ -319,18 +345,21 @@ class NoteFasterRcnn(tf_keras.Model):
       class_logits(_a, _s) [B, K, C+1 | S+1], refined_box_encodings
       [B, K, C, 4]; with groundtruth also proposal_class_targets int32
       [B, K], proposal_box_targets [B, K, 4] and, when distillation is on,
-      source_class_probabilities [B, K, S+1].
+      source_class_probabilities [B, K, S+1] (with distill_all_proposals:
+      [B, P, S+1], plus distillation_class_logits_s [B, P, S+1] and
+      distillation_proposals_valid float32 [B, P]).
     """
     p = self._params
     height, width = self._image_hw(preprocessed_images)
     features = self.first_stage_feature_extractor(preprocessed_images,
                                                   training=training)
-    rpn_outputs = self.rpn_head(features)
+    rpn_outputs = _float32(self.rpn_head(features))
     anchors = self._anchors(features, height, width)
     proposals, _, proposals_valid = first_stage.propose(
         anchors,
         tf.stop_gradient(rpn_outputs[PredictionFields.rpn_box_encodings]),
-        tf.stop_gradient(self.objectness_probabilities(rpn_outputs)),
+        tf.stop_gradient(self.objectness_probabilities(
+            rpn_outputs, training_proposals=groundtruth is not None)),
         true_image_shapes, p.first_stage_pre_nms_top_k,
         p.first_stage_nms_iou_threshold, p.first_stage_max_proposals,
         p.first_stage_nms_score_threshold)
@@ -362,6 +391,13 @@ class NoteFasterRcnn(tf_keras.Model):
 
     if groundtruth is not None and self.distillation_enabled:
       scale = tf.constant([height, width, height, width], tf.float32)
+      if p.note.distill_all_proposals:
+        boxes = tf.stop_gradient(proposals)
+        predictions[PredictionFields.distillation_class_logits_s] = (
+            self._box_classifier(features, boxes, training, (height, width))[
+                PredictionFields.class_logits_s])
+        predictions[PredictionFields.distillation_proposals_valid] = tf.cast(
+            proposals_valid, tf.float32)
       source_probabilities = self._source.model.box_classifier_probabilities(
           preprocessed_images, boxes / scale)
       predictions[PredictionFields.source_class_probabilities] = (
@@ -482,12 +518,17 @@ class NoteFasterRcnn(tf_keras.Model):
               pred[PredictionFields.class_logits_a], class_targets, sampled,
               is_mined, note))
     if PredictionFields.source_class_probabilities in pred:
+      if PredictionFields.distillation_class_logits_s in pred:
+        logits_s = pred[PredictionFields.distillation_class_logits_s]
+        distilled = pred[PredictionFields.distillation_proposals_valid]
+      else:
+        logits_s = pred[PredictionFields.class_logits_s]
+        distilled = sampled
       losses[LossKeys.distillation] = (
           note.distillation_loss_weight *
           box_classifier_losses.distillation_loss(
-              pred[PredictionFields.class_logits_s],
-              pred[PredictionFields.source_class_probabilities], sampled,
-              is_mined, note))
+              logits_s, pred[PredictionFields.source_class_probabilities],
+              distilled, is_mined, note))
     if self.losses:
       losses[LossKeys.regularization] = tf.add_n(
           [tf.cast(l, tf.float32) for l in self.losses])

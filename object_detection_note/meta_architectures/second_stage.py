@@ -170,8 +170,12 @@ def crop_features(features, boxes, stride, crop_size, maxpool_kernel_size,
       cell centres of ``boxes / stride``.
 
   Returns:
-    float [B * K, crop', crop', C].
+    float [B * K, crop', crop', C], of the dtype of ``features`` (bfloat16 or
+    float16 under a mixed-precision policy: the crops themselves are
+    computed in float32, whose kernels and gradients exist on every device).
   """
+  dtype = features.dtype
+  features = tf.cast(features, tf.float32)
   height, width = features.shape[1], features.shape[2]
   if image_hw is None:
     cells = boxes / float(stride)
@@ -196,4 +200,4 @@ def crop_features(features, boxes, stride, crop_size, maxpool_kernel_size,
   if maxpool_kernel_size > 1 or maxpool_stride > 1:
     crops = tf.nn.max_pool2d(crops, maxpool_kernel_size, maxpool_stride,
                              padding='VALID')
-  return crops
+  return tf.cast(crops, dtype)

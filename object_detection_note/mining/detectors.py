@@ -29,12 +29,16 @@ def _checkpoint_path(path):
 
 
 def checkpoint_detector(pipeline_config_path, checkpoint, batch_size=8,
-                        allow_partial_restore=False):
-  """Detector from a pipeline config and a training checkpoint (or its dir);
-  ``allow_partial_restore``: see ``eval_loop.restore_for_eval``."""
+                        allow_partial_restore=False, policy=None):
+  """Detector from a pipeline config and a training checkpoint (or its dir).
+
+  ``allow_partial_restore``: see ``eval_loop.restore_for_eval``; ``policy``:
+  the ``training.mixed_precision`` policy of the model (None: the config's
+  train_config).
+  """
   configs = config_util.get_configs_from_pipeline_file(pipeline_config_path)
   model = eval_loop.restore_for_eval(configs, _checkpoint_path(checkpoint),
-                                     allow_partial_restore)
+                                     allow_partial_restore, policy)
   resizer = configs['model'].faster_rcnn.image_resizer
 
   @tf.function(reduce_retracing=True)
@@ -76,9 +80,13 @@ def check_checkpoint_heads(pipeline_config_path, checkpoint_dir,
 
 def detector_spec(pipeline_config_path, checkpoint_dir=None,
                   saved_model_dir=None, batch_size=8,
-                  allow_partial_restore=False):
+                  allow_partial_restore=False, policy=None):
   """DetectorSpec for a checkpoint or a SavedModel; a checkpoint's NOTE
-  heads are checked against the config here (``check_checkpoint_heads``)."""
+  heads are checked against the config here (``check_checkpoint_heads``).
+
+  ``policy`` (checkpoints only): see ``checkpoint_detector``; a SavedModel
+  runs in the precision it was exported with.
+  """
   if bool(checkpoint_dir) == bool(saved_model_dir):
     raise ValueError('give exactly one of checkpoint_dir and saved_model_dir')
   if checkpoint_dir:
@@ -92,4 +100,5 @@ def detector_spec(pipeline_config_path, checkpoint_dir=None,
       __name__ + ':checkpoint_detector',
       (('pipeline_config_path', pipeline_config_path),
        ('checkpoint', checkpoint_dir), ('batch_size', int(batch_size)),
-       ('allow_partial_restore', bool(allow_partial_restore))))
+       ('allow_partial_restore', bool(allow_partial_restore)),
+       ('policy', policy)))

@@ -137,7 +137,10 @@ def use_convolution_input_gradients(layers) -> int:
   with SAME padding, NHWC), runs the same forward op with the input gradient
   of ``_convolution_with_input_gradient_by_convolution``; other calls use
   the layer's own op. Results are unchanged up to float rounding; weights,
-  names and serialisation are untouched.
+  names and serialisation are untouched. Under a mixed precision policy the
+  op sees the layer's compute dtype (the kernel is read cast), so both
+  gradients are computed in bfloat16 / float16 and the kernel gradient
+  reaches the float32 variable through the cast.
   """
   count = 0
   for layer in layers:

@@ -6,6 +6,11 @@ the step counter continues) or else the config's ``fine_tune_checkpoint``,
 and runs compiled train steps, writing checkpoints, TensorBoard scalars
 (every loss key, learning rate, steps/s) and a progress line with ETA.
 
+``train_config.use_bfloat16`` / ``use_mixed_float16`` build the trained
+model under the Keras mixed_bfloat16 / mixed_float16 policy
+(``mixed_precision``; the latter with dynamic loss scaling); the global
+policy is restored once the model is built.
+
 A non-finite loss stops training with ``NonFiniteLossError`` naming the step
 and the loss keys, before any checkpoint of the broken state is written.
 """
@@ -28,6 +33,7 @@ from object_detection_note.data import record_errors
 from object_detection_note.evaluation import eval_loop
 from object_detection_note.training import checkpoints
 from object_detection_note.training import distribute_util
+from object_detection_note.training import mixed_precision
 from object_detection_note.training import progress
 from object_detection_note.training import source_model as source_model_lib
 
@@ -91,21 +97,36 @@ class Trainer:
     strategy: a ``tf.distribute.Strategy``.
     jit_compile: compile the forward and backward pass with XLA (the TPU
       shape discipline).
-    source_model: optional frozen source detector for distillation.
+    source_model: optional frozen source detector for distillation (kept
+      in the precision it was built in).
+    policy: a ``mixed_precision`` policy name; None: the one
+      ``train_config`` asks for.
+
+  ``optimizer`` is the configured optimizer (checkpointed, so checkpoints
+  have the same layout under every policy); under mixed_float16 the steps
+  apply gradients through ``loss_scale_optimizer``, a dynamic
+  ``LossScaleOptimizer`` around it (its loss scale is not checkpointed: a
+  resumed run starts again from the initial scale).
   """
 
-  def __init__(self, configs, strategy, jit_compile=False, source_model=None):
+  def __init__(self, configs, strategy, jit_compile=False, source_model=None,
+               policy=None):
     self._configs = configs
     self._strategy = strategy
     train_config = configs['train_config']
+    self.policy = mixed_precision.check_policy(
+        policy or mixed_precision.policy_name(train_config))
     with strategy.scope():
-      self.model = model_builder.build(
-          configs['model'], is_training=True, note_config=configs['note'],
-          source_model=source_model)
+      with mixed_precision.policy_scope(self.policy):
+        self.model = model_builder.build(
+            configs['model'], is_training=True, note_config=configs['note'],
+            source_model=source_model)
       self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False,
                                      name='global_step')
       self.optimizer, self.learning_rate = optimizer_builder.build(
           train_config.optimizer)
+      self.loss_scale_optimizer = mixed_precision.loss_scale_optimizer(
+          self.optimizer, self.policy)
     self._clip_norm = train_config.gradient_clipping_by_norm
     # Bad records skipped by the input (train_input_reader.skip_bad_records).
     self.skipped_records = record_errors.SkippedRecords('train_input_reader')
@@ -129,16 +150,26 @@ class Trainer:
       self.optimizer.build(self.model.trainable_variables)
 
   def _losses_and_gradients(self, batch):
-    """Loss dict and clipped gradients (None where unused) of one replica."""
+    """Loss dict and clipped gradients (None where unused) of one replica.
+
+    Losses are float32 under every policy. Under mixed_float16 the loss is
+    multiplied by the dynamic loss scale before the backward pass and the
+    gradients divided by it before clipping (non-finite gradients then make
+    ``LossScaleOptimizer`` skip the update and lower the scale).
+    """
     with tf.GradientTape() as tape:
       losses = self.model.compute_losses(batch, training=True)
       scaled = losses[LossKeys.total] / self._strategy.num_replicas_in_sync
+      if self.loss_scale_optimizer is not None:
+        scaled = self.loss_scale_optimizer.get_scaled_loss(scaled)
     gradients = tape.gradient(scaled, self.model.trainable_variables)
+    if self.loss_scale_optimizer is not None:
+      gradients = self.loss_scale_optimizer.get_unscaled_gradients(gradients)
     return losses, _clip_gradients(gradients, self._clip_norm)
 
   def _replica_step(self, batch):
     losses, gradients = self._gradients_fn(_without_strings(batch))
-    self.optimizer.apply_gradients(
+    (self.loss_scale_optimizer or self.optimizer).apply_gradients(
         [(g, v) for g, v in zip(gradients, self.model.trainable_variables)
          if g is not None])
     return losses
@@ -239,7 +270,10 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
   if source_model is None:
     source_model = source_model_lib.load_for_training(
         configs, pipeline_config_path, strategy)
-  trainer = Trainer(configs, strategy, jit_compile, source_model)
+  trainer = Trainer(configs, strategy, jit_compile, source_model,
+                    policy=mixed_precision.policy_name(
+                        configs['train_config'], pipeline_config_path))
+  mixed_precision.log_policy(trainer.policy)
   total_steps = int(num_train_steps or configs['train_config'].num_steps)
   if total_steps <= 0:
     raise ValueError('%s: set train_config.num_steps or --num_train_steps' %

@@ -39,10 +39,8 @@ def test_project_configs_use_only_honoured_fields():
 
 
 @pytest.mark.parametrize('path,warned', [
-    (_IRV2, {'train_config.unpad_groundtruth_tensors',
-             'train_config.use_bfloat16'}),
+    (_IRV2, {'train_config.unpad_groundtruth_tensors'}),
     (_RESNET, {'train_config.unpad_groundtruth_tensors',
-               'train_config.use_bfloat16',
                'model.faster_rcnn.use_static_shapes',
                'model.faster_rcnn.use_matmul_crop_and_resize',
                'model.faster_rcnn.use_static_balanced_label_sampler',
@@ -140,11 +138,15 @@ def test_score_converter_other_than_softmax_is_rejected(tmp_path):
 
 def test_no_effect_fields_warn(caplog):
   config_util.get_configs_from_pipeline_file(_IRV2)
-  bfloat16 = [r.getMessage() for r in caplog.records
+  unpad = [r.getMessage() for r in caplog.records
+           if 'train_config.unpad_groundtruth_tensors' in r.getMessage()]
+  assert len(unpad) == 1 and 'has no effect' in unpad[0]
+  line = open(_IRV2).read().split('\n').index(
+      '  unpad_groundtruth_tensors: false') + 1
+  assert '%s:%d:' % (_IRV2, line) in unpad[0]
+  # use_bfloat16 is honoured (mixed_bfloat16 policy): no warning.
+  assert not [r for r in caplog.records
               if 'train_config.use_bfloat16' in r.getMessage()]
-  assert len(bfloat16) == 1 and 'has no effect' in bfloat16[0]
-  line = open(_IRV2).read().split('\n').index('  use_bfloat16: true') + 1
-  assert '%s:%d:' % (_IRV2, line) in bfloat16[0]
 
 
 def test_first_stage_nms_score_threshold_drops_low_proposals():
