@@ -11,13 +11,19 @@ Defaults come from the pipeline config: the input is
 Writes ``<output_tfrecord>-0000i-of-0000N`` (is_mined=1, image-level labels
 kept) and ``mining_metrics.json`` beside them. Unknown flags are passed to
 Apache Beam (``--runner``, ``--direct_num_workers``, Dataflow options, ...).
+Errors (config, bad records, checkpoints) end the run with one line
+``mine_boxes: error: ...``; ``--verbosity=1`` adds the traceback.
 """
+# pylint: disable=g-bad-import-order,unused-import
+from object_detection_note.core import quiet  # first: before TensorFlow
+# pylint: enable=g-bad-import-order,unused-import
 import os
 
 from absl import app
 from absl import flags
 from absl import logging
 
+from object_detection_note.core import cli_errors
 from object_detection_note.core import config_checks
 from object_detection_note.core import config_util
 from object_detection_note.data import beam_io
@@ -48,6 +54,7 @@ flags.DEFINE_boolean('skip_bad_records', None, 'Skip and count bad image-level '
                      'note.mining.skip_bad_records).')
 
 
+@cli_errors.one_line_errors('mine_boxes')
 def main(argv):
   flags.mark_flag_as_required('pipeline_config_path')
   flags.mark_flag_as_required('output_tfrecord')
