@@ -33,6 +33,8 @@ _USER_ERROR_NAMES = frozenset((
     'ConfigError', 'BadRecordError', 'CheckpointError', 'EvaluationError',
     'ExportError', 'WeightFileError', 'InvalidAnnotationError',
     'PreflightError', 'DuplicateKeyError'))
+# tf.errors raised for missing or unreadable files (messages name the path).
+_TF_FILE_ERROR_NAMES = frozenset(('NotFoundError', 'PermissionDeniedError'))
 # Messages of plain ValueError / OSError that are input problems.
 _USER_MESSAGE_STARTS = ('Weight file not found', 'fine_tune_checkpoint',
                         'train_config.fine_tune_checkpoint',
@@ -80,8 +82,12 @@ def user_message(error):
     bad = _bad_record_text(text)
     if bad:
       return bad
-    if isinstance(link, FileNotFoundError) and link.filename:
-      return '%s: no such file' % link.filename
+    if isinstance(link, (FileNotFoundError, PermissionError)):
+      # "[Errno 2] No such file or directory: 'x'" or the raiser's message.
+      return (text.strip() or repr(link)).splitlines()[0]
+    if name in _TF_FILE_ERROR_NAMES:
+      # TF's file errors: "<path>; No such file or directory".
+      return text.strip().splitlines()[0]
     if isinstance(link, ValueError) and text.startswith(
         _USER_MESSAGE_STARTS):
       return text.strip().splitlines()[0]

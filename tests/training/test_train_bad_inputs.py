@@ -5,6 +5,7 @@ killed run's temporaries are removed."""
 import glob
 import json
 import os
+import re
 
 import pytest
 import tensorflow as tf
@@ -112,8 +113,15 @@ def test_config_that_would_train_wrongly_never_starts(tmp_path, tiny_data_dir,
   with pytest.raises(config_util.ConfigError) as error:
     train_loop.train_loop(config, str(model_dir), num_train_steps=2,
                           record_summaries=False)
-  assert str(error.value).startswith(config + ': field ')
-  assert field in str(error.value)
+  # <file>:<line>:<column> where the file writes the field.
+  match = re.match(r'%s:(\d+):(\d+): field (\S+) ' % re.escape(config),
+                   str(error.value))
+  assert match, str(error.value)
+  assert match.group(3).endswith(field)
+  line, column = int(match.group(1)), int(match.group(2))
+  with open(config) as f:
+    written = f.read().splitlines()[line - 1][column - 1:]
+  assert written.startswith(field.rsplit('.', 1)[-1] + ':')
   assert not model_dir.exists() or not tf.train.latest_checkpoint(
       str(model_dir))
 
