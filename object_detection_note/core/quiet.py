@@ -10,8 +10,9 @@ or Apache Beam is imported, so that on import it can:
     OUT_OF_RANGE``, grappler's ``op_level_cost_estimator.cc ... Error in
     PredictCost()``), unless the user set the variable;
   * drop the known Python-logging notices of optional libraries
-    (``Failed to import GCSFileSystem``, ``apitools not found``) and the
-    deprecation warnings of the libraries (``warnings`` filters).
+    (``Failed to import GCSFileSystem``, ``apitools not found``), Beam's
+    logged traceback of a user error that the binary reports as one line,
+    and the deprecation warnings of the libraries (``warnings`` filters).
 
 Real failures still surface: TensorFlow raises them as Python exceptions,
 which the binaries report as one ``<binary>: error: ...`` line
@@ -39,12 +40,16 @@ NOISE_PATTERNS = (
     r'apitools not found',
     r'Local rendezvous is aborting with status: OUT_OF_RANGE',
     r'op_level_cost_estimator',
+    r'Creating state cache with size',
+    r'Sharding callback duration',
 )
 _NOISE = re.compile('|'.join(NOISE_PATTERNS))
 
 # Loggers the notices above are logged on (a logger's filter sees only the
-# records logged on it, not those propagated from children).
-NOISY_LOGGERS = ('', 'apache_beam.io.filesystems', 'tensorflow')
+# records logged on it, not those propagated from children); absl's handler,
+# which prints what propagates to the root logger, is filtered too.
+NOISY_LOGGERS = ('', 'apache_beam.io.filesystems',
+                 'apache_beam.runners.worker.statecache', 'tensorflow')
 
 # Library modules whose DeprecationWarning / FutureWarning / UserWarning
 # notices are hidden when quiet.
@@ -86,7 +91,28 @@ class NoiseFilter(logging.Filter):
     return not _NOISE.search(message)
 
 
+class ReportedErrorFilter(logging.Filter):
+  """Drops a library's log of an exception that the binary reports itself.
+
+  Beam logs the traceback of an exception raised in a DoFn before it
+  re-raises it; when that exception is a user error (a bad record, a
+  config or checkpoint error), the binary ends with its one-line message
+  (``cli_errors``), so the logged traceback is noise.
+  """
+
+  def filter(self, record):
+    if not record.exc_info or record.exc_info[1] is None:
+      return True
+    from object_detection_note.core import cli_errors  # pylint: disable=g-import-not-at-top
+    return cli_errors.user_message(record.exc_info[1]) is None
+
+
 _FILTER = NoiseFilter()
+_REPORTED = ReportedErrorFilter()
+# Loggers that log exceptions the binaries report as one line.
+REPORTING_LOGGERS = ('apache_beam.runners.common',
+                     'apache_beam.runners.worker.bundle_processor',
+                     'apache_beam.runners.worker.sdk_worker')
 
 
 def is_noise(line):
@@ -113,6 +139,14 @@ def install(argv=None, environ=None):
     logger = logging.getLogger(name)
     if _FILTER not in logger.filters:
       logger.addFilter(_FILTER)
+  from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
+  handler = absl_logging.get_absl_handler()
+  if _FILTER not in handler.filters:
+    handler.addFilter(_FILTER)
+  for name in REPORTING_LOGGERS:
+    logger = logging.getLogger(name)
+    if _REPORTED not in logger.filters:
+      logger.addFilter(_REPORTED)
   for category in (DeprecationWarning, PendingDeprecationWarning,
                    FutureWarning, UserWarning):
     warnings.filterwarnings('ignore', category=category,
