@@ -40,6 +40,10 @@ _USER_MESSAGE_STARTS = ('Weight file not found', 'fine_tune_checkpoint',
                         'train_config.fine_tune_checkpoint',
                         'input_tfrecord: no file matches', '--model_dir',
                         '--iteration', '--stage', 'iteration 0')
+# ... and weight-file errors (models/weights_io.py), found in the message.
+_USER_MESSAGE_PARTS = ('neither a .h5/.hdf5/.keras file',
+                       'TF checkpoint holds no Keras model weights',
+                       'names missing from the file')
 
 
 def _chain(error):
@@ -68,7 +72,10 @@ def _bad_record_text(text):
 
 
 def user_message(error):
-  """The one-line message of a user-input failure, or None for a bug.
+  """The message of a user-input failure, or None for a bug.
+
+  One line, except for errors that list several problems one per line
+  (PreflightError, a config with several unsupported fields).
 
   Args:
     error: the exception that ended the run.
@@ -77,8 +84,8 @@ def user_message(error):
     name = type(link).__name__
     text = str(link)
     if name in _USER_ERROR_NAMES:
-      return text.strip().splitlines()[0] if name != 'PreflightError' else (
-          text.strip())
+      # The whole message: some list several problems, one per line.
+      return text.strip() or name
     bad = _bad_record_text(text)
     if bad:
       return bad
@@ -88,8 +95,9 @@ def user_message(error):
     if name in _TF_FILE_ERROR_NAMES:
       # TF's file errors: "<path>; No such file or directory".
       return text.strip().splitlines()[0]
-    if isinstance(link, ValueError) and text.startswith(
-        _USER_MESSAGE_STARTS):
+    if isinstance(link, ValueError) and (
+        text.startswith(_USER_MESSAGE_STARTS) or
+        any(part in text for part in _USER_MESSAGE_PARTS)):
       return text.strip().splitlines()[0]
   return None
 

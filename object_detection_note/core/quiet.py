@@ -28,6 +28,8 @@ import re
 import sys
 import warnings
 
+from absl import logging as absl_logging
+
 # TensorFlow's C++ log level when quiet: 3 hides INFO, WARNING and ERROR lines
 # (grappler's PredictCost and cuInit notices are logged as ERROR).
 QUIET_TF_CPP_MIN_LOG_LEVEL = '3'
@@ -44,6 +46,13 @@ NOISE_PATTERNS = (
     r'Sharding callback duration',
 )
 _NOISE = re.compile('|'.join(NOISE_PATTERNS))
+# TensorFlow's C++ notices, hidden by TF_CPP_MIN_LOG_LEVEL (for ``is_noise``).
+CPP_NOISE_PATTERNS = (
+    r'cpu_feature_guard', r'Could not find cuda drivers',
+    r'failed call to cuInit', r'oneDNN custom operations are on',
+    r'Local rendezvous is aborting', r'Error in PredictCost\(\)',
+)
+_CPP_NOISE = re.compile('|'.join(CPP_NOISE_PATTERNS))
 
 # Loggers the notices above are logged on (a logger's filter sees only the
 # records logged on it, not those propagated from children); absl's handler,
@@ -117,9 +126,7 @@ REPORTING_LOGGERS = ('apache_beam.runners.common',
 
 def is_noise(line):
   """True if ``line`` is one of the known noise lines (for tests and tools)."""
-  return bool(_NOISE.search(line)) or bool(re.search(
-      r'cpu_feature_guard|Could not find cuda drivers|failed call to cuInit|'
-      r'oneDNN custom operations are on', line))
+  return bool(_NOISE.search(line) or _CPP_NOISE.search(line))
 
 
 def install(argv=None, environ=None):
@@ -139,7 +146,6 @@ def install(argv=None, environ=None):
     logger = logging.getLogger(name)
     if _FILTER not in logger.filters:
       logger.addFilter(_FILTER)
-  from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
   handler = absl_logging.get_absl_handler()
   if _FILTER not in handler.filters:
     handler.addFilter(_FILTER)

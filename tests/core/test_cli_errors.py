@@ -124,3 +124,12 @@ def test_noise_filter_drops_only_known_lines():
   record.msg, record.args = 'mined %d boxes', (5,)
   assert quiet.NoiseFilter().filter(record)
   assert 'TF_CPP_MIN_LOG_LEVEL' in os.environ
+
+
+def test_weight_file_errors_are_user_errors():
+  assert cli_errors.user_message(ValueError(
+      'Weight file not found: pretrained/irv2_notop.h5')) == (
+          'Weight file not found: pretrained/irv2_notop.h5')
+  assert cli_errors.user_message(ValueError(
+      'w.bin: neither a .h5/.hdf5/.keras file nor a TF checkpoint prefix '
+      '(no w.bin.index).')).startswith('w.bin: neither')
