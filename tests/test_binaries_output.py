@@ -87,6 +87,16 @@ def test_helpfull_is_quiet():
     _assert_quiet(run)
 
 
+def test_converter_run_is_quiet(tmp_path):
+  """A short real run of a converter (Beam pipeline, tf.data reads)."""
+  run = _run('pipelines/create_synthetic_tfrecords.py', [
+      '--output_dir=' + str(tmp_path / 'data'), '--num_train_images=12',
+      '--num_val_images=4', '--image_size=32', '--max_objects=2'])
+  assert run.returncode == 0, run.stderr[-3000:]
+  assert (tmp_path / 'data' / 'manifest.json').exists()
+  _assert_quiet(run)
+
+
 @pytest.fixture(scope='module')
 def tiny_data(tmp_path_factory):
   return utils.make_tiny_dataset(str(tmp_path_factory.mktemp('tiny')))
