@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 import training_test_utils as utils
+from object_detection_note.core import cli_errors
 from object_detection_note.core import config_util
 from object_detection_note.core.fields import BadRecordFields as K
 from object_detection_note.core.fields import TfExampleFields as F
@@ -76,6 +77,15 @@ def test_bad_record_stops_training_naming_it(tmp_path, tiny_data_dir):
   message = str(error.value)
   assert 'bad record in %s: record #1' % shard in message
   assert record_errors.ENCODED_UNDECODABLE in message
+  # What the binaries print: the located line, unwrapped from tf.data's error.
+  [(_, record)] = [r for r in record_errors.iterate_file_records(shard)
+                   if r[0] == 1]
+  source_id = tf.train.Example.FromString(record).features.feature[
+      F.source_id].bytes_list.value[0].decode()
+  assert cli_errors.user_message(error.value) == '%s (%s)' % (
+      record_errors.locate(shard, 1, source_id,
+                           record_errors.ENCODED_UNDECODABLE),
+      record_errors.SKIP_HINT)
 
 
 def test_skip_bad_records_trains_and_reports(tmp_path, tiny_data_dir):
