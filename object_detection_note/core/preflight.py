@@ -19,6 +19,8 @@ import uuid
 
 import tensorflow as tf
 
+from object_detection_note.core import config_util
+
 PRETRAINED_COMMAND = ('make pretrained  (i.e. python -m '
                       'object_detection_note.pretrained --model=%s '
                       '--output_dir=%s)')
@@ -37,8 +39,9 @@ _WEIGHT_FILE_SUFFIXES = ('.h5', '.hdf5', '.keras')
 Problem = collections.namedtuple('Problem', ['what', 'fix'])
 
 
-class PreflightError(ValueError):
-  """Files a run needs are missing; the message lists each with its fix.
+class PreflightError(config_util.ConfigError):
+  """Files a run's config names are missing; the message lists each with its
+  fix.
 
   Attributes:
     problems: list of ``Problem``.
