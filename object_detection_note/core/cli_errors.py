@@ -20,6 +20,7 @@ Usage: decorate a binary's ``main`` with ``@cli_errors.one_line_errors(
 'mine_boxes')``, or run it with ``cli_errors.run(main, 'mine_boxes', ...)``.
 """
 import functools
+import re
 import sys
 import traceback
 
@@ -92,8 +93,10 @@ def user_message(error):
     if isinstance(link, (FileNotFoundError, PermissionError)):
       # "[Errno 2] No such file or directory: 'x'" or the raiser's message.
       return (text.strip() or repr(link)).splitlines()[0]
-    if name in _TF_FILE_ERROR_NAMES:
-      # TF's file errors: "<path>; No such file or directory".
+    if name in _TF_FILE_ERROR_NAMES and re.search(
+        r'No such file|Permission denied', text):
+      # TF's file errors: "<path>; No such file or directory" (not, e.g., a
+      # missing op kernel, also a NotFoundError).
       return text.strip().splitlines()[0]
     if isinstance(link, ValueError) and (
         text.startswith(_USER_MESSAGE_STARTS) or

@@ -133,3 +133,12 @@ def test_weight_file_errors_are_user_errors():
   assert cli_errors.user_message(ValueError(
       'w.bin: neither a .h5/.hdf5/.keras file nor a TF checkpoint prefix '
       '(no w.bin.index).')).startswith('w.bin: neither')
+
+
+def test_tf_file_errors_but_not_missing_kernels():
+  error = tf.errors.NotFoundError(None, None,
+                                  '/d/x.tfrecord; No such file or directory')
+  assert cli_errors.user_message(error) == (
+      '/d/x.tfrecord; No such file or directory')
+  assert cli_errors.user_message(tf.errors.NotFoundError(
+      None, None, "No registered 'Foo' OpKernel for CPU devices")) is None
