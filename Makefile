@@ -14,7 +14,9 @@ SEED ?= 0
 TRAIN_SEED ?= 0
 PYTEST_ARGS ?=
 
-export TF_CPP_MIN_LOG_LEVEL ?= 2
+# The binaries are quiet by themselves (object_detection_note/core/quiet.py);
+# TF_CPP_MIN_LOG_LEVEL set in the environment, or --verbosity=1, brings the
+# libraries' log lines back.
 
 .PHONY: venv protos test test-slow test-distributed data data-noisy pretrained iterate bench bench-stall ablation ablation-noisy clean
 

@@ -10,6 +10,7 @@ the flag), restores the checkpoint with ``fine_tune_checkpoint_type: full``,
 runs it on the same image and prints how far the proposals' raw scores and
 the final detections are from the OD API's.
 """
+import quiet_first  # pylint: disable=unused-import  # before TensorFlow
 import os
 import sys
 

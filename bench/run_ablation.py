@@ -24,6 +24,7 @@ timing.json`` so that resumed runs report their whole time.
 configs into ``<runs_dir>/configs/`` pointing at ``<runs_dir>/source``.
 Run from the repository root (``make ablation`` does); needs data/synthetic.
 """
+import quiet_first  # pylint: disable=unused-import  # before TensorFlow
 import ctypes
 import datetime
 import json

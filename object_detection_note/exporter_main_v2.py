@@ -20,12 +20,17 @@ detection_multiclass_scores and detection_anchor_indices (all float32, as
 the OD API's). ``--config_override`` is a text proto merged on top of the pipeline config, e.g.
 ``model { faster_rcnn { second_stage_post_processing {
 batch_non_max_suppression { score_threshold: 0.5 } } } }``.
-"""
-import sys
 
+Errors end the run with one line ``exporter_main_v2: error: ...``;
+``--verbosity=1`` adds the traceback.
+"""
+# pylint: disable=g-bad-import-order,unused-import
+from object_detection_note.core import quiet  # first: before TensorFlow
+# pylint: enable=g-bad-import-order,unused-import
 from absl import app
 from absl import flags
 
+from object_detection_note.core import cli_errors
 from object_detection_note.core import config_util
 from object_detection_note.exporter import exporter_lib_v2
 
@@ -44,19 +49,17 @@ flags.DEFINE_boolean('allow_partial_restore', False, 'Export a checkpoint '
 flags.DEFINE_string('config_override', '', 'Text proto merged on top of the '
                     'pipeline config.')
 
+@cli_errors.one_line_errors('exporter_main_v2')
 def main(unused_argv):
-  try:
-    exporter_lib_v2.check_input_type(flags.FLAGS.input_type)
-    pipeline_config = config_util.read_pipeline_config(
-        flags.FLAGS.pipeline_config_path, flags.FLAGS.config_override or None)
-    config_util.validate_pipeline(pipeline_config,
-                                  flags.FLAGS.pipeline_config_path)
-    exporter_lib_v2.export_inference_graph(
-        flags.FLAGS.input_type, pipeline_config,
-        flags.FLAGS.trained_checkpoint_dir, flags.FLAGS.output_directory,
-        allow_partial_restore=flags.FLAGS.allow_partial_restore)
-  except (exporter_lib_v2.ExportError, config_util.ConfigError) as error:
-    sys.exit('exporter_main_v2: error: %s' % error)
+  exporter_lib_v2.check_input_type(flags.FLAGS.input_type)
+  pipeline_config = config_util.read_pipeline_config(
+      flags.FLAGS.pipeline_config_path, flags.FLAGS.config_override or None)
+  config_util.validate_pipeline(pipeline_config,
+                                flags.FLAGS.pipeline_config_path)
+  exporter_lib_v2.export_inference_graph(
+      flags.FLAGS.input_type, pipeline_config,
+      flags.FLAGS.trained_checkpoint_dir, flags.FLAGS.output_directory,
+      allow_partial_restore=flags.FLAGS.allow_partial_restore)
 
 
 if __name__ == '__main__':

@@ -8,12 +8,18 @@ writes ``<output_dir>/<image name>.json`` (boxes in pixels and normalised,
 scores, class ids and label names), ``<output_dir>/<image name>.png`` (boxes
 and labels drawn) and ``<output_dir>/summary.json``. Label names come from
 --label_map_path, by default from the label map named in the export's
-pipeline.config.
+pipeline.config. Errors end the run with one line ``infer: error: ...``;
+``--verbosity=1`` adds the traceback.
 """
+# pylint: disable=g-bad-import-order,unused-import
+from object_detection_note.core import quiet  # first: before TensorFlow
+# pylint: enable=g-bad-import-order,unused-import
 import sys
 
 from absl import app
 from absl import flags
+
+from object_detection_note.core import cli_errors
 
 from object_detection_note.exporter import infer_lib
 
@@ -26,12 +32,15 @@ flags.DEFINE_string('label_map_path', None, 'Label map for class names '
                     '(default: from the export\'s pipeline.config).')
 
 
+@cli_errors.one_line_errors('infer')
 def main(unused_argv):
   try:
     infer_lib.run_inference(flags.FLAGS.saved_model_dir, flags.FLAGS.images,
                             flags.FLAGS.output_dir, flags.FLAGS.min_score,
                             flags.FLAGS.label_map_path)
   except ValueError as error:
+    if cli_errors.show_traceback():
+      raise
     sys.exit('infer: error: %s' % error)
 
 

@@ -11,14 +11,19 @@ Defaults come from the pipeline config: the input is
 Writes ``<output_tfrecord>-0000i-of-0000N`` (is_mined=1, image-level labels
 kept) and ``mining_metrics.json`` beside them. Unknown flags are passed to
 Apache Beam (``--runner``, ``--direct_num_workers``, Dataflow options, ...).
+Errors (config, bad records, checkpoints) end the run with one line
+``mine_boxes: error: ...``; ``--verbosity=1`` adds the traceback.
 """
+# pylint: disable=g-bad-import-order,unused-import
+from object_detection_note.core import quiet  # first: before TensorFlow
+# pylint: enable=g-bad-import-order,unused-import
 import os
-import sys
 
 from absl import app
 from absl import flags
 from absl import logging
 
+from object_detection_note.core import cli_errors
 from object_detection_note.core import config_checks
 from object_detection_note.core import config_util
 from object_detection_note.data import beam_io
@@ -26,7 +31,6 @@ from object_detection_note.data import label_map_util
 from object_detection_note.mining import class_thresholds
 from object_detection_note.mining import detectors
 from object_detection_note.mining import mining_pipeline
-from object_detection_note.training import note_head_checks
 
 flags.DEFINE_string('pipeline_config_path', None, 'Pipeline config of the '
                     'detector (and of the image-level set, by default).')
@@ -54,6 +58,7 @@ flags.DEFINE_boolean('skip_bad_records', None, 'Skip and count bad image-level '
                      'note.mining.skip_bad_records).')
 
 
+@cli_errors.one_line_errors('mine_boxes')
 def main(argv):
   flags.mark_flag_as_required('pipeline_config_path')
   flags.mark_flag_as_required('output_tfrecord')
@@ -80,12 +85,9 @@ def main(argv):
   threshold = (f.score_threshold if f.score_threshold is not None else
                mining.score_threshold if mining is not None else 0.99)
   batch_size = f.batch_size or (mining.batch_size if mining else 8)
-  try:
-    spec = detectors.detector_spec(
-        f.pipeline_config_path, f.checkpoint_dir, f.saved_model_dir,
-        batch_size, allow_partial_restore=f.allow_partial_restore)
-  except note_head_checks.HeadMismatchError as error:
-    sys.exit('mine_boxes: error: %s' % error)
+  spec = detectors.detector_spec(
+      f.pipeline_config_path, f.checkpoint_dir, f.saved_model_dir,
+      batch_size, allow_partial_restore=f.allow_partial_restore)
   metrics = mining_pipeline.run_mining(
       input_patterns, os.path.dirname(f.output_tfrecord) or '.', spec,
       threshold, label_map_util.get_id_to_name(label_map_path),

@@ -26,25 +26,26 @@ temporary per-worker directories that are removed when training ends:
 Distillation: a config whose note block asks for it trains with the source
 detector S of note.source_detector (pipeline_config_path, checkpoint_dir);
 if S cannot be built the run stops with an error naming the field.
-"""
-import sys
 
+Before anything is built, every file the run needs (inputs, label maps,
+fine_tune_checkpoint or pretrained weights, a writable --model_dir) is
+checked and all missing ones are listed together. Errors end the run with
+one line ``model_main_tf2: error: ...``; ``--verbosity=1`` adds the
+traceback.
+"""
+# pylint: disable=g-bad-import-order,unused-import
+from object_detection_note.core import quiet  # first: before TensorFlow
+# pylint: enable=g-bad-import-order,unused-import
 from absl import app
 from absl import flags
 from absl import logging
 
+from object_detection_note.core import cli_errors
 from object_detection_note.core import config_util
-from object_detection_note.data import record_errors
-
+from object_detection_note.core import preflight
 from object_detection_note.evaluation import eval_loop
-from object_detection_note.training import checkpoint_errors
 from object_detection_note.training import distribute_util
 from object_detection_note.training import train_loop
-
-# Failures reported as one line and a non-zero exit status, not a traceback.
-_USER_ERRORS = (config_util.ConfigError, eval_loop.EvaluationError,
-                checkpoint_errors.CheckpointError,
-                record_errors.BadRecordError)
 
 flags.DEFINE_string('pipeline_config_path', None, 'Path to pipeline config.')
 flags.DEFINE_string('model_dir', None, 'Directory for checkpoints, summaries '
@@ -81,6 +82,19 @@ flags.DEFINE_multi_string('config_override', None, 'Text proto merged on top '
                           '"train_config { batch_size: 2 }".')
 
 
+def _preflight(override):
+  """Lists every missing file of this run at once (PreflightError)."""
+  path = flags.FLAGS.pipeline_config_path
+  configs = config_util.get_configs_from_pipeline_file(path, override or None)
+  evaluating = bool(flags.FLAGS.checkpoint_dir)
+  problems = preflight.pipeline_problems(
+      configs, path, train=not evaluating,
+      evaluate=evaluating or flags.FLAGS.eval_every_n > 0)
+  problems += preflight.model_dir_problems(flags.FLAGS.model_dir)
+  preflight.check(problems)
+
+
+@cli_errors.one_line_errors('model_main_tf2')
 def main(unused_argv):
   flags.mark_flag_as_required('pipeline_config_path')
   flags.mark_flag_as_required('model_dir')
@@ -88,20 +102,17 @@ def main(unused_argv):
   if flags.FLAGS.sample_1_of_n_eval_examples:
     override += ('\neval_input_reader { sample_1_of_n_examples: %d }' %
                  flags.FLAGS.sample_1_of_n_eval_examples)
+  _preflight(override)
   if flags.FLAGS.checkpoint_dir:
-    try:
-      eval_loop.evaluate_checkpoints(
-          flags.FLAGS.pipeline_config_path, flags.FLAGS.model_dir,
-          flags.FLAGS.checkpoint_dir, timeout=flags.FLAGS.eval_timeout,
-          config_override=override or None,
-          allow_partial_restore=flags.FLAGS.allow_partial_restore)
-    except _USER_ERRORS as error:
-      sys.exit('model_main_tf2: error: %s' % error)
+    eval_loop.evaluate_checkpoints(
+        flags.FLAGS.pipeline_config_path, flags.FLAGS.model_dir,
+        flags.FLAGS.checkpoint_dir, timeout=flags.FLAGS.eval_timeout,
+        config_override=override or None,
+        allow_partial_restore=flags.FLAGS.allow_partial_restore)
     return
   strategy = distribute_util.choose_strategy(flags.FLAGS.use_tpu, flags.FLAGS.tpu_name,
                              flags.FLAGS.num_workers)
-  try:
-    result = train_loop.train_loop(
+  result = train_loop.train_loop(
         flags.FLAGS.pipeline_config_path, flags.FLAGS.model_dir,
         num_train_steps=flags.FLAGS.num_train_steps,
         checkpoint_every_n=flags.FLAGS.checkpoint_every_n,
@@ -110,8 +121,6 @@ def main(unused_argv):
         jit_compile=flags.FLAGS.jit_compile, config_override=override or None,
         eval_every_n=flags.FLAGS.eval_every_n,
         steps_per_loop=flags.FLAGS.steps_per_loop)
-  except _USER_ERRORS as error:
-    sys.exit('model_main_tf2: error: %s' % error)
   logging.info('training finished at step %d', result['step'])
 
 

@@ -11,11 +11,13 @@ Keras' own download and cache with the hash Keras checks
 (``models.pretrained_weights``). A file already there with the right hash is
 kept; without network access the error says which file to copy where.
 """
-import sys
-
+# pylint: disable=g-bad-import-order,unused-import
+from object_detection_note.core import quiet  # first: before TensorFlow
+# pylint: enable=g-bad-import-order,unused-import
 from absl import app
 from absl import flags
 
+from object_detection_note.core import cli_errors
 from object_detection_note.models import pretrained_weights
 
 flags.DEFINE_enum('model', 'inception_resnet_v2',
@@ -29,17 +31,14 @@ flags.DEFINE_string('origin', None, 'Download from this URL instead of '
 flags.DEFINE_string('cache_dir', None, 'Keras cache root (default ~/.keras).')
 
 
+@cli_errors.one_line_errors('pretrained')
 def main(unused_argv):
   f = flags.FLAGS
   weight_file = pretrained_weights.WEIGHT_FILES[f.model]
   if f.origin:
     weight_file = pretrained_weights.WeightFile(
         weight_file.file_name, f.origin, weight_file.file_hash)
-  try:
-    path = pretrained_weights.fetch(weight_file, f.output_dir, f.cache_dir)
-  except pretrained_weights.PretrainedError as error:
-    sys.exit('pretrained: error: %s' % error)
-  print(path)
+  print(pretrained_weights.fetch(weight_file, f.output_dir, f.cache_dir))
 
 
 if __name__ == '__main__':

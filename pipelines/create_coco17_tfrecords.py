@@ -22,10 +22,14 @@ Flags this script does not know are Beam pipeline options (``--runner``,
 ``--direct_num_workers``, Dataflow options, ...). Without ``--runner`` the
 pipeline runs locally in-process (Beam's FnApiRunner).
 """
+# pylint: disable=g-bad-import-order,unused-import
+from object_detection_note.core import quiet  # first: before TensorFlow
+# pylint: enable=g-bad-import-order,unused-import
 from absl import app
 from absl import flags
 from absl import logging
 
+from object_detection_note.core import cli_errors
 from object_detection_note.data import beam_io
 from object_detection_note.data import category_split
 from object_detection_note.data import coco17
@@ -94,4 +98,5 @@ def main(argv, flag_values: flags.FlagValues = flags.FLAGS) -> None:
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main, flags_parser=lambda argv: flags.FLAGS(argv, known_only=True))
+  cli_errors.run(main, 'create_coco17_tfrecords',
+                 flags_parser=lambda argv: flags.FLAGS(argv, known_only=True))

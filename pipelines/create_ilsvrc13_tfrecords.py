@@ -35,6 +35,9 @@ Flags this script does not know are Beam pipeline options (``--runner``,
 ``--direct_num_workers``, Dataflow options, ...). Without ``--runner`` the
 pipeline runs locally in-process (Beam's FnApiRunner).
 """
+# pylint: disable=g-bad-import-order,unused-import
+from object_detection_note.core import quiet  # first: before TensorFlow
+# pylint: enable=g-bad-import-order,unused-import
 import collections
 import dataclasses
 import os
@@ -46,6 +49,7 @@ from absl import logging
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from object_detection_note.core import cli_errors
 from object_detection_note.core import file_io
 from object_detection_note.core.fields import Splits
 from object_detection_note.data import beam_io
@@ -327,4 +331,5 @@ def main(argv, flag_values: flags.FlagValues = flags.FLAGS) -> None:
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main, flags_parser=lambda argv: flags.FLAGS(argv, known_only=True))
+  cli_errors.run(main, 'create_ilsvrc13_tfrecords',
+                 flags_parser=lambda argv: flags.FLAGS(argv, known_only=True))

@@ -35,6 +35,9 @@ Flags this script does not know are Beam pipeline options (``--runner``,
 ``--direct_num_workers``, Dataflow options, ...). Without ``--runner`` the
 pipeline runs locally in-process (Beam's FnApiRunner).
 """
+# pylint: disable=g-bad-import-order,unused-import
+from object_detection_note.core import quiet  # first: before TensorFlow
+# pylint: enable=g-bad-import-order,unused-import
 import os
 from typing import Any, Dict, List, Mapping, Optional
 
@@ -45,6 +48,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 import tensorflow as tf
 
+from object_detection_note.core import cli_errors
 from object_detection_note.core import file_io
 from object_detection_note.core.fields import Splits
 from object_detection_note.data import beam_io
@@ -312,4 +316,5 @@ def main(argv, flag_values: flags.FlagValues = flags.FLAGS) -> None:
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main, flags_parser=lambda argv: flags.FLAGS(argv, known_only=True))
+  cli_errors.run(main, 'create_openimages_tfrecords',
+                 flags_parser=lambda argv: flags.FLAGS(argv, known_only=True))

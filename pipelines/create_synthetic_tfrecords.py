@@ -15,12 +15,16 @@ Flags this script does not know are Beam pipeline options (``--runner``,
 ``--direct_num_workers``, Dataflow options, ...). Without ``--runner`` the
 pipeline runs locally in-process (Beam's FnApiRunner).
 """
+# pylint: disable=g-bad-import-order,unused-import
+from object_detection_note.core import quiet  # first: before TensorFlow
+# pylint: enable=g-bad-import-order,unused-import
 import dataclasses
 
 from absl import app
 from absl import flags
 from absl import logging
 
+from object_detection_note.core import cli_errors
 from object_detection_note.data import beam_io
 from object_detection_note.data import synthetic_dataset
 from object_detection_note.data import synthetic_scenes
@@ -99,4 +103,5 @@ def main(argv, flag_values: flags.FlagValues = flags.FLAGS) -> None:
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main, flags_parser=lambda argv: flags.FLAGS(argv, known_only=True))
+  cli_errors.run(main, 'create_synthetic_tfrecords',
+                 flags_parser=lambda argv: flags.FLAGS(argv, known_only=True))

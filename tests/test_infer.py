@@ -12,6 +12,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 'exporter'))
 import export_test_utils as u  # pylint: disable=wrong-import-position
 from object_detection_note.core import config_util
+from object_detection_note.core import quiet
 from object_detection_note.core.fields import DetectionFields as D
 from object_detection_note.core.fields import ExportFields as E
 from object_detection_note.core.fields import InferenceFields as K
@@ -67,9 +68,11 @@ def test_cli_writes_json_and_png_matching_the_detections(exported):
        '--images=' + os.path.join(work, 'images', '*'),
        '--output_dir=' + output_dir, '--min_score=%r' % min_score],
       capture_output=True, text=True, cwd=REPO,
-      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
+      env={k: v for k, v in os.environ.items()
+           if k != 'TF_CPP_MIN_LOG_LEVEL'})  # quiet by itself
   assert result.returncode == 0, result.stderr[-2000:]
   assert 'infer 3/3 (100%)' in result.stderr  # progress line
+  assert not [l for l in result.stderr.splitlines() if quiet.is_noise(l)]
   assert sorted(os.listdir(output_dir)) == [
       'scene-1.json', 'scene-1.png', 'scene.json', 'scene.png',
       K.summary_file, 'wide.json', 'wide.png']

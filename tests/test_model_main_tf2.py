@@ -14,6 +14,7 @@ import sys
 import pytest
 import tensorflow as tf
 
+from object_detection_note.core import quiet
 from object_detection_note.core.fields import LossKeys
 from object_detection_note.core.fields import Splits
 
@@ -51,11 +52,14 @@ def test_train_then_evaluate(tmp_path):
   common = ['--pipeline_config_path=' + config, '--model_dir=' + model_dir]
   runs = [common + ['--num_train_steps=2', '--checkpoint_every_n=1'],
           common + ['--checkpoint_dir=' + model_dir, '--eval_timeout=0']]
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', CUDA_VISIBLE_DEVICES='',
-             PYTHONPATH=_ROOT)
+  env = dict(os.environ, CUDA_VISIBLE_DEVICES='', PYTHONPATH=_ROOT)
+  env.pop('TF_CPP_MIN_LOG_LEVEL', None)  # the binary is quiet by itself
   run = subprocess.run([sys.executable, '-c', _DRIVER, json.dumps(runs)],
                        env=env, capture_output=True, text=True, timeout=600)
   assert run.returncode == 0, run.stderr[-3000:]
+  noise = [l for l in (run.stdout + run.stderr).splitlines()
+           if quiet.is_noise(l)]
+  assert not noise, noise
 
   # Training: a checkpoint per step (--checkpoint_every_n=1).
   assert tf.train.get_checkpoint_state(model_dir).all_model_checkpoint_paths[

@@ -14,18 +14,21 @@ but would train wrongly without any error:
     hold longer than the schedule, burn-in or minimum above the rate,
     boundaries not increasing).
 
-Every failure raises ``ConfigError`` as ``<file>: field <dotted.name>
-<problem>``, the style of ``config_util.validate_pipeline``. Label maps that do
+Every failure raises ``ConfigError`` as ``<file>:<line>:<column>: field
+<dotted.name> <problem>`` (the position of the field in the file, or of its
+closest enclosing block; the bare file name if it cannot be read), the style of ``config_util.validate_pipeline``. Label maps that do
 not exist yet are not read here (``config_util.check_input_paths`` reports
 missing data where it is needed).
 """
 import tensorflow as tf
 
+from object_detection_note.core import config_positions
 from object_detection_note.data import label_map_util
 
 
 def _fail(error_class, path, field, problem):
-  raise error_class('%s: field %s %s' % (path, field, problem))
+  raise error_class('%s: field %s %s' % (config_positions.where(path, field),
+                                         field, problem))
 
 
 def _readers(pipeline):

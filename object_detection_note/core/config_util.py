@@ -19,6 +19,7 @@ import re
 from google.protobuf import text_format
 import tensorflow as tf
 
+from object_detection_note.core import config_positions
 from object_detection_note.core import field_policy
 from object_detection_note.core import file_io
 from object_detection_note.protos import pipeline_pb2
@@ -144,10 +145,12 @@ def save_pipeline_config(pipeline, directory, filename='pipeline.config'):
 def validate_pipeline(pipeline, path='<pipeline>'):
   """Checks what the parser cannot: required blocks and sane values.
 
-  Raises ConfigError naming ``path`` and the dotted field.
+  Raises ConfigError naming ``path:line:column`` (where the file writes the
+  field, or its closest enclosing block) and the dotted field.
   """
   def fail(field, problem):
-    raise ConfigError('%s: field %s %s' % (path, field, problem))
+    raise ConfigError('%s: field %s %s' % (config_positions.where(path, field),
+                                           field, problem))
 
   if not pipeline.HasField('model'):
     fail('model', 'is required')
@@ -201,10 +204,13 @@ def check_input_paths(input_reader, path, field, how_to_make=None):
     how_to_make: optional command that creates the data, appended as advice.
   """
   if not input_reader.tf_record_input_reader.input_path:
-    raise ConfigError('%s: field %s.tf_record_input_reader.input_path is '
-                      'required' % (path, field))
+    field += '.tf_record_input_reader.input_path'
+    raise ConfigError('%s: field %s is required' % (
+        config_positions.where(path, field), field))
   missing = missing_input_paths(input_reader)
   if missing:
     advice = '; create it with: %s' % how_to_make if how_to_make else ''
+    where = config_positions.where(
+        path, field + '.tf_record_input_reader.input_path')
     raise ConfigError('%s: field %s: no file matches %s%s' %
-                      (path, field, ', '.join(missing), advice))
+                      (where, field, ', '.join(missing), advice))

@@ -20,11 +20,20 @@ per worker with its TF_CONFIG, only with --stage=train or --stage=source):
       --num_workers=2          # on every worker, each with its TF_CONFIG
 
 Unknown flags are passed to Apache Beam (mining).
+
+A whole run first checks every file it will need (inputs, label maps,
+checkpoints, pretrained weights, a writable --model_dir) and lists all that
+are missing, each with the command that fixes it. Errors end the run with
+one line ``iterate: error: ...``; ``--verbosity=1`` adds the traceback.
 """
+# pylint: disable=g-bad-import-order,unused-import
+from object_detection_note.core import quiet  # first: before TensorFlow
+# pylint: enable=g-bad-import-order,unused-import
 from absl import app
 from absl import flags
 from absl import logging
 
+from object_detection_note.core import cli_errors
 from object_detection_note.iterate import driver
 from object_detection_note.training import distribute_util
 
@@ -56,6 +65,19 @@ flags.DEFINE_integer('seed', None, 'Seed of the run: each training (S, T^t) '
                      'unseeded. A model_dir keeps the seed it started with.')
 
 
+def _strategy_flags(f):
+  """iterate's strategy flags as given, for the printed training commands."""
+  flags_given = []
+  if f.use_tpu:
+    flags_given.append('--use_tpu')
+  if f.tpu_name:
+    flags_given.append('--tpu_name=' + f.tpu_name)
+  if f.num_workers != 1:
+    flags_given.append('--num_workers=%d' % f.num_workers)
+  return flags_given
+
+
+@cli_errors.one_line_errors('iterate')
 def main(argv):
   flags.mark_flag_as_required('pipeline_config_path')
   flags.mark_flag_as_required('model_dir')
@@ -66,19 +88,19 @@ def main(argv):
         '--num_workers=%d needs --stage=train or --stage=source (mining and '
         'evaluation are not multi-worker jobs; run the stages one at a time)'
         % f.num_workers)
-  strategy = None
-  if not f.print_commands and (f.stage in _TRAINING_STAGES or not f.stage):
-    strategy = distribute_util.choose_strategy(f.use_tpu, f.tpu_name,
-                                               f.num_workers)
   ctx = driver.make_context(f.pipeline_config_path, f.model_dir,
                             beam_argv=argv[1:],
                             checkpoint_every_n=f.checkpoint_every_n,
                             jit_compile=f.jit_compile,
-                            export_review=f.export_review, seed=f.seed,
-                            strategy=strategy)
+                            export_review=f.export_review, seed=f.seed)
   if f.print_commands:
-    print('\n'.join(driver.stage_commands(ctx)))
+    print('\n'.join(driver.stage_commands(ctx, _strategy_flags(f))))
     return
+  if not f.stage:
+    driver.check_data(ctx)  # the preflight, before any model is built
+  if f.stage in _TRAINING_STAGES or not f.stage:
+    ctx.strategy = distribute_util.choose_strategy(f.use_tpu, f.tpu_name,
+                                                   f.num_workers)
   if f.stage:
     driver.run_stage(ctx, f.stage, f.iteration)
     return

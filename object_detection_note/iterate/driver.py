@@ -12,46 +12,68 @@ from absl import logging
 import tensorflow as tf
 
 from object_detection_note.core import config_util
+from object_detection_note.core import preflight
 from object_detection_note.iterate import report
 from object_detection_note.iterate import run_layout as layout
 from object_detection_note.iterate import stages
 
 STAGES = ('source', 'mine', 'train', 'eval', 'report')
 
-# Data directories → the converter that writes them.
-_CONVERTERS = (
-    ('synthetic', 'make data  (or: python pipelines/create_synthetic_tfrecords.py '
-                  '--output_dir=data/synthetic --seed=0)'),
-    ('coco', 'python pipelines/create_coco17_tfrecords.py --help'),
-    ('ilsvrc', 'python pipelines/create_ilsvrc13_tfrecords.py --help'),
-    ('openimages', 'python pipelines/create_openimages_tfrecords.py --help'),
-)
+def preflight_problems(ctx):
+  """Every missing file of the whole run, as ``preflight.Problem`` list.
+
+  Checked: the input patterns and label maps of the target config (train,
+  eval, note.image_level_input_reader) and its fine_tune_checkpoint; S's
+  checkpoint when note.source_detector.checkpoint_dir names one, else S's
+  config (inputs, fine_tune_checkpoint / pretrained weights) when S is still
+  to be trained; a writable model_dir.
+  """
+  seen = set()
+  path = ctx.pipeline_config_path
+  problems = preflight.pipeline_problems(ctx.configs, path, seen=seen)
+  if ctx.note.HasField('image_level_input_reader'):
+    problems += preflight.reader_problems(
+        ctx.note.image_level_input_reader, path,
+        'note.image_level_input_reader', seen)
+  problems += _source_problems(ctx, seen)
+  problems += preflight.model_dir_problems(ctx.model_dir)
+  return problems
 
 
-def _how_to_make(pattern):
-  for key, command in _CONVERTERS:
-    if key in pattern.lower():
-      return command
-  return 'one of the converters in pipelines/ (see README "Data")'
+def _source_problems(ctx, seen):
+  """Problems of S: its checkpoint, or what training it needs."""
+  given = (ctx.note.source_detector.checkpoint_dir
+           if ctx.note.HasField('source_detector') else '')
+  directory = given or layout.source_dir(ctx.model_dir)
+  if layout.read_json(os.path.join(directory, layout.MANIFEST)) or (
+      given and preflight.checkpoint_exists(given)):
+    return []  # S is trained already
+  field = 'note.source_detector'
+  if given and not ctx.source_config_path:
+    return [preflight.Problem(
+        '%s: %s.checkpoint_dir: no checkpoint in %s, and no %s.'
+        'pipeline_config_path to train S there' % (ctx.pipeline_config_path,
+                                                   field, given, field),
+        'train S first (python -m object_detection_note.model_main_tf2 '
+        '--pipeline_config_path=<S config> --model_dir=%s), or set %s.'
+        'pipeline_config_path' % (given, field))]
+  if not ctx.source_config_path:
+    return []
+  if not tf.io.gfile.exists(ctx.source_config_path):
+    return [preflight.Problem(
+        '%s: %s.pipeline_config_path: %s not found' % (
+            ctx.pipeline_config_path, field, ctx.source_config_path),
+        'correct the path, or set %s.checkpoint_dir to a trained S' % field)]
+  source = config_util.get_configs_from_pipeline_file(ctx.source_config_path)
+  # S is trained (not evaluated) by the run: its train input and weights.
+  return preflight.pipeline_problems(source, ctx.source_config_path,
+                                     evaluate=False, seen=seen)
 
 
 def check_data(ctx):
-  """Fails early, naming the field and the converter, if data is missing."""
-  readers = [('train_input_reader', ctx.configs['train_input_config']),
-             ('eval_input_reader[0]', ctx.configs['eval_input_config']),
-             ('note.image_level_input_reader',
-              ctx.note.image_level_input_reader)]
-  for field, reader in readers:
-    patterns = list(reader.tf_record_input_reader.input_path)
-    config_util.check_input_paths(reader, ctx.pipeline_config_path, field,
-                                  _how_to_make(' '.join(patterns)))
-  if ctx.source_config_path and not (
-      ctx.note.source_detector.checkpoint_dir):
-    source = config_util.get_configs_from_pipeline_file(ctx.source_config_path)
-    reader = source['train_input_config']
-    config_util.check_input_paths(
-        reader, ctx.source_config_path, 'train_input_reader',
-        _how_to_make(' '.join(reader.tf_record_input_reader.input_path)))
+  """The preflight: raises PreflightError listing every missing file of the
+  run (see ``preflight_problems``), each with the command that fixes it."""
+  preflight.check(preflight_problems(ctx))
 
 
 def make_context(pipeline_config_path, model_dir, beam_argv=(),
@@ -149,16 +171,37 @@ def _iterate_command(ctx, extra=()):
   return ' '.join(shlex.quote(a) for a in args)
 
 
-def stage_commands(ctx):
-  """The command of every stage, in order, for running them as separate jobs."""
-  commands = [_iterate_command(ctx, ['--stage=source'])]
+BEAM_OPTIONS_COMMENT = ('# mining commands take Apache Beam options after '
+                        'them, e.g. --runner=DataflowRunner --project=... '
+                        '--temp_location=gs://...')
+
+
+def stage_commands(ctx, train_flags=()):
+  """The command of every stage, in order, for running them as separate jobs.
+
+  Every line is a shell command (arguments shlex-quoted) or a ``#`` comment.
+  ``train_flags`` (e.g. ``--use_tpu``, ``--tpu_name=x``, ``--num_workers=2``)
+  go on the training stages (source, train); the run's Beam options
+  (``ctx.beam_argv``) on the mining stages, or, when there are none, a
+  comment says where they go.
+  """
+  common = []
+  if ctx.checkpoint_every_n != 500:
+    common.append('--checkpoint_every_n=%d' % ctx.checkpoint_every_n)
+  if ctx.jit_compile:
+    common.append('--jit_compile')
+  train = common + list(train_flags)
+  mine = (['--export_review=%d' % ctx.export_review]
+          if ctx.export_review != -1 else []) + list(ctx.beam_argv)
+  commands = [_iterate_command(ctx, ['--stage=source'] + train)]
+  if ctx.iterations and not ctx.beam_argv:
+    commands.append(BEAM_OPTIONS_COMMENT)
   for t in range(ctx.iterations + 1):
     if t:
       commands.append(_iterate_command(
-          ctx, ['--stage=mine', '--iteration=%d' % t,
-                '# + Beam options, e.g. --runner=DataflowRunner']))
+          ctx, ['--stage=mine', '--iteration=%d' % t] + mine))
     commands.append(_iterate_command(ctx, ['--stage=train',
-                                           '--iteration=%d' % t]))
+                                           '--iteration=%d' % t] + train))
     commands.append(_iterate_command(ctx, ['--stage=eval',
                                            '--iteration=%d' % t]))
   commands.append(_iterate_command(ctx, ['--stage=report']))

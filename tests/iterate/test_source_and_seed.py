@@ -87,7 +87,8 @@ def test_seed_in_commands_and_run_file(tmp_path):
   config = os.path.join(os.path.dirname(__file__), '..', '..', 'configs',
                         'synthetic.config')
   ctx = driver.make_context(str(config), str(tmp_path / 'run'), seed=5)
-  assert all('--seed=5' in c for c in driver.stage_commands(ctx))
+  assert all('--seed=5' in c for c in driver.stage_commands(ctx)
+             if not c.startswith('#'))
   driver.check_run_file(ctx)
   assert layout.read_json(str(tmp_path / 'run' / layout.RUN_FILE))['seed'] == 5
   other = driver.make_context(str(config), str(tmp_path / 'run'), seed=6)

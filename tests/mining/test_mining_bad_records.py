@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from object_detection_note.core import cli_errors
 from object_detection_note.core import stale_files
 from object_detection_note.core.fields import BadRecordFields as K
 from object_detection_note.core.fields import TfExampleFields as F
@@ -15,6 +16,7 @@ from object_detection_note.data import beam_io
 from object_detection_note.data import record_errors
 from object_detection_note.data import tf_example_codec as codec
 from object_detection_note.mining import mining_pipeline
+from object_detection_note.mining import record_validation
 
 sys.path.insert(0, os.path.dirname(__file__))
 SPEC = mining_pipeline.DetectorSpec('fake_detector:make_detector')
@@ -114,6 +116,10 @@ def test_bad_record_stops_mining_naming_it(tmp_path, name):
   assert 'bad record in %s: record #2' % path in message
   assert _BAD[name][1] in message
   assert 'skip_bad_records' in message
+  # What the binaries print: the located line, unwrapped from Beam's error.
+  assert cli_errors.user_message(error.value) == '%s (%s)' % (
+      record_errors.locate(path, 2, 'bad-' + name[0], _BAD[name][1]),
+      record_validation.SKIP_HINT)
   assert not tf.io.gfile.glob(str(tmp_path / 'out' / 'mined.tfrecord-*'))
 
 

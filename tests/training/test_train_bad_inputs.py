@@ -5,11 +5,13 @@ killed run's temporaries are removed."""
 import glob
 import json
 import os
+import re
 
 import pytest
 import tensorflow as tf
 
 import training_test_utils as utils
+from object_detection_note.core import cli_errors
 from object_detection_note.core import config_util
 from object_detection_note.core.fields import BadRecordFields as K
 from object_detection_note.core.fields import TfExampleFields as F
@@ -75,6 +77,15 @@ def test_bad_record_stops_training_naming_it(tmp_path, tiny_data_dir):
   message = str(error.value)
   assert 'bad record in %s: record #1' % shard in message
   assert record_errors.ENCODED_UNDECODABLE in message
+  # What the binaries print: the located line, unwrapped from tf.data's error.
+  [(_, record)] = [r for r in record_errors.iterate_file_records(shard)
+                   if r[0] == 1]
+  source_id = tf.train.Example.FromString(record).features.feature[
+      F.source_id].bytes_list.value[0].decode()
+  assert cli_errors.user_message(error.value) == '%s (%s)' % (
+      record_errors.locate(shard, 1, source_id,
+                           record_errors.ENCODED_UNDECODABLE),
+      record_errors.SKIP_HINT)
 
 
 def test_skip_bad_records_trains_and_reports(tmp_path, tiny_data_dir):
@@ -112,8 +123,15 @@ def test_config_that_would_train_wrongly_never_starts(tmp_path, tiny_data_dir,
   with pytest.raises(config_util.ConfigError) as error:
     train_loop.train_loop(config, str(model_dir), num_train_steps=2,
                           record_summaries=False)
-  assert str(error.value).startswith(config + ': field ')
-  assert field in str(error.value)
+  # <file>:<line>:<column> where the file writes the field.
+  match = re.match(r'%s:(\d+):(\d+): field (\S+) ' % re.escape(config),
+                   str(error.value))
+  assert match, str(error.value)
+  assert match.group(3).endswith(field)
+  line, column = int(match.group(1)), int(match.group(2))
+  with open(config) as f:
+    written = f.read().splitlines()[line - 1][column - 1:]
+  assert written.startswith(field.rsplit('.', 1)[-1] + ':')
   assert not model_dir.exists() or not tf.train.latest_checkpoint(
       str(model_dir))
 
