@@ -1,0 +1,67 @@
+"""Runs one iterate stage as a child process; measures its wall time and peak.
+
+Each stage in its own process keeps the loop's memory flat: whatever a
+stage leaves behind (models, traced graphs, datasets, Beam state) goes with
+its process.
+
+The child's peak resident memory is its VmHWM, read from /proc while it
+runs (the last reading before it exits). ``os.wait4``'s ``ru_maxrss`` is
+used only where /proc is not available: on Linux it is at least the
+parent's resident memory at the fork (the peak survives fork and exec), so
+a large parent would hide the child's own peak.
+"""
+import dataclasses
+import os
+import subprocess
+import threading
+import time
+
+from object_detection_note.iterate import stage_stats
+
+
+class StageFailed(RuntimeError):
+  """A stage's child process exited with a non-zero status."""
+
+
+@dataclasses.dataclass
+class ChildResult:
+  """Outcome of a child: exit code, wall seconds, peak RSS in bytes."""
+  returncode: int
+  wall_s: float
+  peak_rss_bytes: int
+
+
+def run_child(argv, env=None, sample_every_s=0.2):
+  """Runs ``argv`` (stdout/stderr shared with this process) to its end.
+
+  Returns:
+    ChildResult.
+  """
+  start = time.monotonic()
+  child = subprocess.Popen(argv, env=env)  # pylint: disable=consider-using-with
+  peak = [None]
+  stop = threading.Event()
+
+  def sample():
+    while True:
+      reading = stage_stats.peak_rss_of(child.pid)
+      if reading is not None:
+        peak[0] = max(peak[0] or 0, reading)
+      if stop.wait(sample_every_s):
+        return
+
+  sampler = threading.Thread(target=sample, name='child-rss', daemon=True)
+  sampler.start()
+  try:
+    _, status, usage = os.wait4(child.pid, 0)
+  except BaseException:
+    child.kill()
+    child.wait()
+    raise
+  finally:
+    stop.set()
+    sampler.join()
+  child.returncode = os.waitstatus_to_exitcode(status)
+  return ChildResult(child.returncode, time.monotonic() - start,
+                     peak[0] if peak[0] is not None else
+                     usage.ru_maxrss * 1024)
