@@ -187,7 +187,7 @@ def _run_in_child(ctx, stage, t, extra_flags):
   """Runs a stage as a child process; records its wall time and peak."""
   argv = child_command(ctx, stage, t, extra_flags)
   logging.info('== running %s', ' '.join(shlex.quote(a) for a in argv[1:]))
-  result = stage_process.run_child(argv)
+  result = stage_process.run_child(argv, env=stage_process.same_package_env())
   if result.returncode:
     raise stage_process.StageFailed(
         'stage %s%s failed (exit status %d; its output is above); run '

@@ -31,6 +31,17 @@ class ChildResult:
   peak_rss_bytes: int
 
 
+def same_package_env():
+  """This environment, with this process's copy of the package first on the
+  child's PYTHONPATH (so a child imports the code its parent runs)."""
+  root = os.path.dirname(os.path.dirname(os.path.dirname(
+      os.path.abspath(__file__))))
+  env = dict(os.environ)
+  env['PYTHONPATH'] = os.pathsep.join(
+      [root] + [p for p in env.get('PYTHONPATH', '').split(os.pathsep) if p])
+  return env
+
+
 def run_child(argv, env=None, sample_every_s=0.2):
   """Runs ``argv`` (stdout/stderr shared with this process) to its end.
 
