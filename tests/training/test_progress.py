@@ -221,3 +221,24 @@ def test_mining_with_slow_batches_logs_every_batch(tiny_data_dir,
   assert _line_times(captured_info, 'mining') == [
       1000 + STEP_S * k for k in (1, 2)]
   assert _progress_lines(captured_info, 'mining')[0][1:3] == (2, '/4')
+
+
+def test_converter_progress_logs_by_time(captured_info):
+  from object_detection_note.data import dataset_writer  # pylint: disable=import-outside-toplevel
+  clock = FakeClock()
+  captured_info.clock = clock
+  fn = dataset_writer._LogProgress('converting', clock=clock)  # pylint: disable=protected-access
+  fn.setup()
+  try:
+    passed = []
+    for i in range(100):
+      clock.now += 1.0  # one record per second
+      passed += list(fn.process(i))
+  finally:
+    fn.teardown()
+  assert passed == list(range(100))
+  lines = _progress_lines(captured_info, 'converting')
+  # After the first record, then every 30 s: at 31, 61, 91 s.
+  assert [t - 1000 for t in _line_times(captured_info, 'converting')] == [
+      1, 31, 61, 91]
+  assert lines[1][1].startswith('31 1.00 records/s')
