@@ -111,10 +111,10 @@ def evaluate_model(model, configs, eval_index=0, max_batches=None,
                                  eval_config.batch_size or 1, False,
                                  skipped_records=skipped_records)
   meter = progress.RateMeter()
-  timed = progress.ProgressLogger(
-      'evaluation', total=(eval_config.num_examples
-             if eval_config.HasField('num_examples') else None), unit='images',
-      clock=progress_clock or time.monotonic)
+  total = (eval_config.num_examples if eval_config.HasField('num_examples')
+           else None)
+  timed = progress.ProgressLogger('evaluation', total=total, unit='images',
+                                  clock=progress_clock or time.monotonic)
   seen = set()
   batches = bad_record_search.with_located_errors(dataset, eval_input,
                                                   configs['model'])

@@ -78,8 +78,8 @@ class ProgressLogger:
   ``clock`` (seconds, monotonic) and ``log`` (printf-style) are injectable.
   """
 
-  def __init__(self, name, total=None, unit='steps', interval=DEFAULT_INTERVAL_S,
-               clock=time.monotonic, log=None):
+  def __init__(self, name, total=None, unit='steps',
+               interval=DEFAULT_INTERVAL_S, clock=time.monotonic, log=None):
     self._name = name
     self._total = total
     self._unit = unit
@@ -148,7 +148,7 @@ class ProgressLogger:
 
   @contextlib.contextmanager
   def keepalive(self, poll_s=None):
-    """Calls ``heartbeat`` every ``poll_s`` s (default interval / 3) while open."""
+    """Calls ``heartbeat`` every ``poll_s`` s (default: interval / 3)."""
     stop = threading.Event()
     poll_s = poll_s or self._interval / 3
 

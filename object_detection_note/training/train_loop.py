@@ -285,8 +285,9 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
 
   logging.info('training %s from step %d to %d', model_dir, step, total_steps)
   every = [n for n in (log_every_n, checkpoint_every_n, eval_every_n) if n]
+  parent, name = os.path.split(os.path.normpath(model_dir))
   timed = progress.ProgressLogger(
-      'training %s' % os.path.basename(os.path.normpath(model_dir)),
+      'training %s' % os.path.join(os.path.basename(parent), name),
       total=total_steps, clock=progress_clock or time.monotonic)
   iterator = iter(trainer.dataset())
   with writer.as_default(), timed.keepalive(), bad_record_search.located_errors(

@@ -18,7 +18,7 @@ from object_detection_note.iterate import stage_stats
 from test_iterate_loop import _MODEL
 from test_iterate_loop import _NOTE
 
-ITERATIONS = 3
+ITERATIONS = 2  # three iterations: T^0, T^1, T^2
 
 
 def run_three_iterations(root, stage_processes):
@@ -66,8 +66,7 @@ def model_dir(tmp_path_factory):
 
 def test_last_iteration_peak_within_ten_percent_of_first(model_dir):
   peaks = iteration_peaks(model_dir)
-  # Iterations 1..3 run the same stages (mine, train, eval).
-  assert peaks[ITERATIONS] <= 1.10 * peaks[1], [
+  assert peaks[ITERATIONS] <= 1.10 * peaks[0], [
       stage_stats.format_bytes(p) for p in peaks]
 
 
@@ -85,4 +84,4 @@ def test_manifests_and_report_record_every_stage(model_dir):
   with open(os.path.join(model_dir, 'report.md')) as f:
     text = f.read()
   assert '## Stage times and memory' in text
-  assert '| T^3 | — | ' in text and 'child process' in text
+  assert '| T^2 | — | ' in text and 'child process' in text

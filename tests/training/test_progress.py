@@ -153,9 +153,10 @@ def test_training_with_slow_steps_logs_every_step(tmp_path, tiny_data_dir,
                         progress_clock=_step_clock(steps))
   # A line in each 45 s step (no 30 s without one), the first with the
   # time before it; the last step has the loop's usual line.
-  assert _line_times(captured_info, 'training model') == [
+  name = 'training %s/model' % tmp_path.name
+  assert _line_times(captured_info, name) == [
       1000 + STEP_S * k for k in (1, 2, 3)]
-  lines = _progress_lines(captured_info, 'training model')
+  lines = _progress_lines(captured_info, name)
   assert lines[0][1:5] == (1, '/4', 'steps', '45s')
   assert [a for f, a, _ in captured_info if f.startswith('step ')][-1][
       0].startswith('4/4 (100%)')
