@@ -114,7 +114,8 @@ def evaluate_model(model, configs, eval_index=0, max_batches=None,
   total = (eval_config.num_examples if eval_config.HasField('num_examples')
            else None)
   timed = progress.ProgressLogger('evaluation', total=total, unit='images',
-                                  clock=progress_clock or time.monotonic)
+                                  clock=progress_clock or time.monotonic,
+                                  update_name='batch')
   seen = set()
   batches = bad_record_search.with_located_errors(dataset, eval_input,
                                                   configs['model'])

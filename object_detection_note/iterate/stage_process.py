@@ -4,19 +4,24 @@ Each stage in its own process keeps the loop's memory flat: whatever a
 stage leaves behind (models, traced graphs, datasets, Beam state) goes with
 its process.
 
-The child's peak resident memory is its VmHWM, read from /proc while it
-runs (the last reading before it exits). ``os.wait4``'s ``ru_maxrss`` is
-used only where /proc is not available: on Linux it is at least the
-parent's resident memory at the fork (the peak survives fork and exec), so
-a large parent would hide the child's own peak.
+The child's peak resident memory: ``os.wait4``'s ``ru_maxrss`` when it is
+above this process's own peak (``ru_maxrss``) at the fork; otherwise the
+child's VmHWM, read from /proc while it runs. (On Linux a child's
+``ru_maxrss`` starts from what its parent held at the fork, which survives
+fork and exec, so a large parent would hide a smaller child's own peak.)
 """
 import dataclasses
 import os
+import resource
 import subprocess
 import threading
 import time
 
 from object_detection_note.iterate import stage_stats
+
+
+# ru_maxrss this much above the parent's resident memory is the child's own.
+_INHERITED_MARGIN = 16 << 20
 
 
 class StageFailed(RuntimeError):
@@ -49,6 +54,8 @@ def run_child(argv, env=None, sample_every_s=0.2):
     ChildResult.
   """
   start = time.monotonic()
+  # What the child may inherit: at most this process's own ru_maxrss.
+  inherited = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
   child = subprocess.Popen(argv, env=env)  # pylint: disable=consider-using-with
   peak = [None]
   stop = threading.Event()
@@ -73,6 +80,7 @@ def run_child(argv, env=None, sample_every_s=0.2):
     stop.set()
     sampler.join()
   child.returncode = os.waitstatus_to_exitcode(status)
-  return ChildResult(child.returncode, time.monotonic() - start,
-                     peak[0] if peak[0] is not None else
-                     usage.ru_maxrss * 1024)
+  max_rss = usage.ru_maxrss * 1024
+  if peak[0] is None or max_rss > inherited + _INHERITED_MARGIN:
+    peak[0] = max_rss  # the child's own peak (or all there is)
+  return ChildResult(child.returncode, time.monotonic() - start, peak[0])

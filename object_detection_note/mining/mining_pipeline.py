@@ -155,7 +155,7 @@ class BestBoxesFn(beam.DoFn):
   def setup(self):
     self._progress = progress.ProgressLogger(
         'mining', total=self._total, unit='images',
-        clock=self._clock or time.monotonic)
+        clock=self._clock or time.monotonic, update_name='batch')
     self._keepalive = contextlib.ExitStack()
     self._keepalive.enter_context(self._progress.keepalive())
     self._detect = self._spec.load()

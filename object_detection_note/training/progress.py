@@ -75,14 +75,19 @@ class ProgressLogger:
   background thread, so a single step longer than ``interval`` (or tracing)
   is not silent either.
 
-  ``clock`` (seconds, monotonic) and ``log`` (printf-style) are injectable.
+  ``clock`` (seconds, monotonic) and ``log`` (printf-style) are injectable;
+  ``update_name`` names what one update stands for in the first line
+  (default: one of ``unit``, e.g. 'step'; 'batch' where images come in
+  batches).
   """
 
   def __init__(self, name, total=None, unit='steps',
-               interval=DEFAULT_INTERVAL_S, clock=time.monotonic, log=None):
+               interval=DEFAULT_INTERVAL_S, clock=time.monotonic, log=None,
+               update_name=None):
     self._name = name
     self._total = total
     self._unit = unit
+    self._update_name = update_name or unit.rstrip('s')
     self._interval = float(interval)
     self._clock = clock
     self._log = log or logging.info
@@ -116,7 +121,7 @@ class ProgressLogger:
         self._log('%s: %d%s %s after %s (setup, tracing and the first '
                   '%s)%s', self._name, done,
                   ('/%d' % self._total) if self._total else '', self._unit,
-                  format_duration(now - self._start), self._unit.rstrip('s'),
+                  format_duration(now - self._start), self._update_name,
                   suffix)
         return True
       finished = self._total is not None and done >= self._total
@@ -137,7 +142,7 @@ class ProgressLogger:
       self._last_line = now
       if self._first is None:
         self._log('%s: setting up and tracing the first %s (%s so far)',
-                  self._name, self._unit.rstrip('s'),
+                  self._name, self._update_name,
                   format_duration(now - self._start))
       else:
         total = ('/%d' % self._total) if self._total else ''
