@@ -34,7 +34,7 @@ _USER_ERROR_NAMES = frozenset((
     'ConfigError', 'BadRecordError', 'CheckpointError', 'EvaluationError',
     'ExportError', 'WeightFileError', 'InvalidAnnotationError',
     'PreflightError', 'DuplicateKeyError', 'HeadMismatchError',
-    'PretrainedError', 'TFRecordReadError'))
+    'PretrainedError', 'TFRecordReadError', 'StageFailed'))
 # tf.errors raised for missing or unreadable files (messages name the path).
 _TF_FILE_ERROR_NAMES = frozenset(('NotFoundError', 'PermissionDeniedError'))
 # Messages of plain ValueError / OSError that are input problems.

@@ -45,8 +45,10 @@ ids of the source label map, those of the other splits ids of the target one;
 an id outside ``1..N`` fails the pipeline with an error naming the record.
 """
 import collections
+import contextlib
 import json
 import os
+import time
 from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
 from absl import logging
@@ -61,6 +63,7 @@ from object_detection_note.core.fields import ManifestFields as M
 from object_detection_note.core.fields import Splits
 from object_detection_note.data import beam_io
 from object_detection_note.data import tf_example_codec
+from object_detection_note.training import progress
 
 SOURCE = M.source
 TARGET = M.target
@@ -267,6 +270,41 @@ def _keyed_example(split, record, num_shards):
   return (split, index), (record.source_id, serialized)
 
 
+class _LogProgress(beam.DoFn):
+  """Passes elements through; logs how many went by, by time.
+
+  Each worker logs its own count: after its first element and at least
+  every ``progress.DEFAULT_INTERVAL_S`` seconds (a 'still running' line when
+  no element came for that long); the Beam counter ``<namespace>/records``
+  sums them on any runner. ``clock`` replaces ``time.monotonic``.
+  """
+
+  def __init__(self, name, clock=None):
+    self._name = name
+    self._clock = clock
+    self._progress = None
+    self._keepalive = None
+    self._count = 0
+    self._records = beam.metrics.Metrics.counter('dataset_writer', 'records')
+
+  def setup(self):
+    self._progress = progress.ProgressLogger(
+        self._name, unit='records', clock=self._clock or time.monotonic)
+    self._keepalive = contextlib.ExitStack()
+    self._keepalive.enter_context(self._progress.keepalive())
+
+  def teardown(self):
+    if self._keepalive is not None:
+      self._keepalive.close()
+      self._keepalive = None
+
+  def process(self, element):
+    self._count += 1
+    self._records.inc()
+    self._progress.update(self._count)
+    yield element
+
+
 class WriteDetectionDataset(beam.PTransform):
   """Split records → dataset directory (shards, label maps, manifest).
 
@@ -382,6 +420,8 @@ class WriteDetectionDataset(beam.PTransform):
         | 'Serialize' >> beam.MapTuple(
             lambda split, record, n=num_shards: _keyed_example(
                 split, record, n))
+        | 'Progress' >> beam.ParDo(_LogProgress(
+            'converting into %s' % self._output_dir))
         | 'WriteShards' >> beam_io.WriteSortedShardsById(
             [(s, i) for s in splits for i in range(num_shards[s])],
             _SplitShardPath(self._output_dir, num_shards))

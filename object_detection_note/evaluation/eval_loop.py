@@ -91,12 +91,18 @@ def _add_batch(evaluator, batch, detections, seen):
 
 
 def evaluate_model(model, configs, eval_index=0, max_batches=None,
-                   log_every_n=20, skipped_records=None, visualizations=None):
+                   log_every_n=20, skipped_records=None, visualizations=None,
+                   progress_clock=None):
   """COCO/LVIS metrics of ``model`` on ``configs['eval_input_configs'][i]``.
 
   With ``eval_input_reader.skip_bad_records``, bad records are counted in
   ``skipped_records`` (a ``record_errors.SkippedRecords``, default a new one).
   ``visualizations``: an ``eval_visualization.SideBySide`` given every batch.
+
+  Progress: a line after the first batch (with the setup and tracing time)
+  and at least every ``progress.DEFAULT_INTERVAL_S`` seconds (images, rate,
+  ETA when eval_config.num_examples is set); ``progress_clock`` replaces
+  ``time.monotonic`` there.
 
   Returns:
     dict of metric name → float, plus 'num_images' (and 'skipped_records',
@@ -112,19 +118,28 @@ def evaluate_model(model, configs, eval_index=0, max_batches=None,
                                  eval_config.batch_size or 1, False,
                                  skipped_records=skipped_records)
   meter = progress.RateMeter()
+  total = (eval_config.num_examples if eval_config.HasField('num_examples')
+           else None)
+  timed = progress.ProgressLogger('evaluation', total=total, unit='images',
+                                  clock=progress_clock or time.monotonic,
+                                  update_name='batch')
   seen = set()
   batches = bad_record_search.with_located_errors(dataset, eval_input,
                                                   configs['model'])
-  for step, batch in enumerate(batches):
-    if max_batches is not None and step >= max_batches:
-      break
-    detections = _detect_batch(model, batch[I.image],
-                               batch[I.true_image_shape])
-    _add_batch(evaluator, batch, detections, seen)
-    if visualizations is not None and not visualizations.full:
-      visualizations.add(batch, detections)
-    if log_every_n and (step + 1) % log_every_n == 0:
-      logging.info('eval %s', meter.status(len(seen), 'images'))
+  with timed.keepalive():
+    for step, batch in enumerate(batches):
+      if max_batches is not None and step >= max_batches:
+        break
+      detections = _detect_batch(model, batch[I.image],
+                                 batch[I.true_image_shape])
+      _add_batch(evaluator, batch, detections, seen)
+      if visualizations is not None and not visualizations.full:
+        visualizations.add(batch, detections)
+      if log_every_n and (step + 1) % log_every_n == 0 and timed.started:
+        logging.info('eval %s', meter.status(len(seen), 'images'))
+        timed.note_line()
+      else:
+        timed.update(len(seen))
   metrics = evaluator.evaluate()
   metrics['num_images'] = len(seen)
   if eval_input.skip_bad_records:

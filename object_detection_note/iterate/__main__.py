@@ -57,6 +57,16 @@ flags.DEFINE_integer('num_workers', 1, 'Training workers; > 1 uses '
                      'MultiWorkerMirroredStrategy (with --stage=train or '
                      '--stage=source; TF_CONFIG names the cluster).')
 
+flags.DEFINE_boolean('stage_processes', True, 'Whole loop: run each stage '
+                     'as its own child process (the --stage commands of '
+                     '--print_commands), so memory stays flat across '
+                     'iterations; false: all stages in this process (for '
+                     'debugging).')
+flags.DEFINE_string('config_override', '', 'Text proto merged on top of the '
+                    'pipeline config, e.g. a smoke run: \'note { iterations: 2 '
+                    'initial_epochs: 1 epochs_per_iteration: 1 }\'. A run '
+                    'directory keeps the override it started with.')
+
 # Stages that train, and so may run on several workers.
 _TRAINING_STAGES = ('train', 'source')
 
@@ -88,23 +98,28 @@ def main(argv):
         '--num_workers=%d needs --stage=train or --stage=source (mining and '
         'evaluation are not multi-worker jobs; run the stages one at a time)'
         % f.num_workers)
+  in_children = not f.stage and f.stage_processes
   ctx = driver.make_context(f.pipeline_config_path, f.model_dir,
                             beam_argv=argv[1:],
                             checkpoint_every_n=f.checkpoint_every_n,
                             jit_compile=f.jit_compile,
-                            export_review=f.export_review, seed=f.seed)
+                            export_review=f.export_review, seed=f.seed,
+                            config_override=f.config_override or None)
   if f.print_commands:
     print('\n'.join(driver.stage_commands(ctx, _strategy_flags(f))))
     return
   if not f.stage:
     driver.check_data(ctx)  # the preflight, before any model is built
-  if f.stage in _TRAINING_STAGES or not f.stage:
+  if not in_children and (f.stage in _TRAINING_STAGES or not f.stage):
     ctx.strategy = distribute_util.choose_strategy(f.use_tpu, f.tpu_name,
                                                    f.num_workers)
   if f.stage:
     driver.run_stage(ctx, f.stage, f.iteration)
     return
-  table = driver.run(ctx)
+  child_flags = _strategy_flags(f) + (
+      ['--verbosity=%d' % f.verbosity] if f.verbosity else [])
+  table = driver.run(ctx, stage_processes=f.stage_processes,
+                     extra_flags=child_flags)
   logging.info('report written to %s/report.md', f.model_dir)
   print(table)
 

@@ -2,11 +2,13 @@
 
 report.json: ``{"iterations": [{"iteration": t, "mAP": …, "mAP@0.5": …,
 "mined_boxes": …, "mined_precision": …, "mined_recall": …,
-"mining_warning": …, "diagnostics": {…} or null}, …]}`` (mining fields are
+"mining_warning": …, "diagnostics": {…} or null, "stages": {stage:
+{"wall_s", "peak_rss_bytes", "measured"}}}, …]}`` (mining fields are
 null for T^0, which is trained on seeds only; precision is null when nothing
 was mined, shown as "—"; diagnostics: ``loop_health.row``, null without
 hidden boxes or an audit set).
-report.md: the table, then the loop-health tables (``loop_health``).
+report.md: the table, the loop-health tables (``loop_health``), the stage
+times and memory.
 report.png: mAP per iteration; mined boxes and precision per iteration; the
 precision-vs-number-of-boxes curve of every iteration's threshold sweep
 (paper Fig. 6); with diagnostics, a loop-health panel (``loop_health``).
@@ -26,8 +28,10 @@ from object_detection_note.core import file_io  # pylint: disable=wrong-import-p
 from object_detection_note.core.fields import DiagnosticsFields  # pylint: disable=wrong-import-position
 from object_detection_note.iterate import loop_health  # pylint: disable=wrong-import-position
 from object_detection_note.iterate import run_layout as layout  # pylint: disable=wrong-import-position
+from object_detection_note.iterate import stage_stats  # pylint: disable=wrong-import-position
 from object_detection_note.mining import gallery  # pylint: disable=wrong-import-position
 from object_detection_note.mining import mining_pipeline  # pylint: disable=wrong-import-position
+from object_detection_note.training import progress  # pylint: disable=wrong-import-position
 
 MAP = 'DetectionBoxes_Precision/mAP'
 MAP50 = 'DetectionBoxes_Precision/mAP@.50IOU'
@@ -56,6 +60,7 @@ def collect(model_dir, num_iterations):
         'num_steps': manifest.get('num_steps'),
         'diagnostics': loop_health.row(mining.get(
             DiagnosticsFields.diagnostics)),
+        'stages': manifest.get('stages') or {},
     })
     metrics = layout.read_json(os.path.join(layout.mined_dir(model_dir, t),
                                             mining_pipeline.METRICS_FILE))
@@ -87,6 +92,34 @@ def markdown_table(rows):
     lines += ['', '⚠ %s: fewer boxes mined than note.mining.min_mined_boxes '
               '(threshold sweep and a θb that would have mined boxes: '
               'iteration_NN/mined/manifest.json).' % ', '.join(warned)]
+  return '\n'.join(lines)
+
+
+def stage_table(rows):
+  """Wall time and peak resident memory of each stage, per iteration."""
+  if not any(row.get('stages') for row in rows):
+    return ''
+  names = [n for n in stage_stats.ORDER
+           if any(n in (row.get('stages') or {}) for row in rows)]
+  lines = ['| iteration | %s |' % ' | '.join(
+      '%s wall / peak memory' % n for n in names),
+           '|---|%s' % ('---|' * len(names))]
+  measured = set()
+  for row in rows:
+    cells = []
+    for name in names:
+      entry = (row.get('stages') or {}).get(name)
+      if entry:
+        measured.add(entry.get('measured'))
+        cells.append('%s / %s' % (
+            progress.format_duration(entry['wall_s']),
+            stage_stats.format_bytes(entry['peak_rss_bytes'])))
+      else:
+        cells.append('—')
+    lines.append('| T^%d | %s |' % (row['iteration'], ' | '.join(cells)))
+  lines += ['', 'Peak resident memory measured per stage (%s); the source '
+            'stage is listed with iteration 0.' % ', '.join(
+                sorted(m for m in measured if m))]
   return '\n'.join(lines)
 
 
@@ -160,6 +193,9 @@ def write_report(model_dir, num_iterations, command=None):
     text += health + '\n\n'
   text += '![report](report.png)\n'
   text += gallery_links(model_dir, num_iterations)
+  stages_text = stage_table(rows)
+  if stages_text:
+    text += '\n## Stage times and memory\n\n' + stages_text + '\n'
   file_io.write_atomically(os.path.join(model_dir, 'report.md'), text)
   file_io.write_atomically(os.path.join(model_dir, 'report.png'),
                            _plot(rows, sweeps))

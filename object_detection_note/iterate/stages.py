@@ -28,6 +28,7 @@ from object_detection_note.data import label_map_util
 from object_detection_note.data import tf_example_codec
 from object_detection_note.evaluation import eval_loop
 from object_detection_note.iterate import run_layout as layout
+from object_detection_note.iterate import stage_stats
 from object_detection_note.mining import class_thresholds
 from object_detection_note.mining import detectors
 from object_detection_note.mining import diagnostics_pass
@@ -51,6 +52,7 @@ class RunContext:
   export_review: int = -1  # -1: note.mining.export_review
   seed: Optional[int] = None  # None: unseeded
   strategy: object = None  # tf.distribute strategy of the trainings
+  config_override: Optional[str] = None  # text proto merged on the config
 
   @property
   def note(self):
@@ -147,8 +149,55 @@ def source_checkpoint(ctx):
   return checkpoint
 
 
+def source_done(ctx):
+  """Whether ``source_checkpoint(ctx)`` would return without training S."""
+  note = ctx.note
+  given = (note.source_detector.checkpoint_dir
+           if note.HasField('source_detector') else '')
+  directory = given or layout.source_dir(ctx.model_dir)
+  if layout.read_json(os.path.join(directory, layout.MANIFEST)):
+    return True
+  pending = os.path.join(directory, layout.SOURCE_PENDING)
+  if given and not tf.io.gfile.exists(pending) and _given_checkpoint(given):
+    return True
+  return not ctx.source_config_path
+
+
+def stage_done(ctx, stage, t):
+  """Whether stage ``stage`` ('mine', 'train', 'eval') of iteration t is done.
+
+  Training is done when its last checkpoint is at the iteration config's
+  num_steps (or the iteration is evaluated).
+  """
+  directory = layout.iteration_dir(ctx.model_dir, t)
+  if layout.read_json(os.path.join(directory, layout.MANIFEST)):
+    return True
+  if stage == 'mine':
+    return bool(layout.read_json(os.path.join(
+        layout.mined_dir(ctx.model_dir, t), layout.MANIFEST)))
+  evaluated = bool(layout.read_json(os.path.join(
+      layout.eval_dir(ctx.model_dir, t), eval_loop.METRICS_FILE)))
+  if stage == 'eval' or evaluated:
+    return evaluated
+  path = layout.pipeline_path(ctx.model_dir, t)
+  checkpoint = tf.train.latest_checkpoint(layout.train_dir(ctx.model_dir, t))
+  if not checkpoint or not tf.io.gfile.exists(path):
+    return False
+  steps = config_util.get_configs_from_pipeline_file(path)[
+      'train_config'].num_steps
+  try:
+    return int(checkpoint.rsplit('-', 1)[1]) >= steps
+  except ValueError:
+    return False
+
+
 def _is_chief(ctx):
   return ctx.strategy is None or distribute_util.is_chief(ctx.strategy)
+
+
+def is_chief(ctx):
+  """Whether this process writes the run's files (always, but one worker)."""
+  return _is_chief(ctx)
 
 
 # ------------------------------------------------------------------- config
@@ -297,7 +346,8 @@ def mine_iteration(ctx, t):
                     mining.export_review),
       adaptive_threshold=(mining.adaptive_threshold if mining.HasField(
           'adaptive_threshold') else None),
-      skip_bad_records=mining.skip_bad_records)
+      skip_bad_records=mining.skip_bad_records,
+      total_images=sum(layout.count_records(p) for p in patterns))
   finished()
   diagnostics = diagnostics_pass.diagnose_iteration(
       note, layout.pipeline_path(ctx.model_dir, t - 1), checkpoint, directory,
@@ -400,6 +450,8 @@ def finish_iteration(ctx, t):
       'mining': mined,
       'eval': layout.read_json(os.path.join(layout.eval_dir(ctx.model_dir, t),
                                             eval_loop.METRICS_FILE)),
+      # Wall time and peak resident memory of each stage (stage_stats).
+      'stages': stage_stats.read(ctx.model_dir, t),
   }
   layout.write_json(os.path.join(layout.iteration_dir(ctx.model_dir, t),
                                  layout.MANIFEST), manifest)

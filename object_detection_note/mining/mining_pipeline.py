@@ -30,9 +30,11 @@ leaves no partial shard.
 θb against the hidden boxes (per category too) and a threshold sweep
 (precision vs number of boxes, paper Fig. 6).
 """
+import contextlib
 import dataclasses
 import importlib
 import os
+import time
 
 from absl import logging
 import apache_beam as beam
@@ -49,6 +51,7 @@ from object_detection_note.mining import class_thresholds
 from object_detection_note.mining import mining_metrics
 from object_detection_note.mining import record_validation
 from object_detection_note.mining import review
+from object_detection_note.training import progress
 
 DEFAULT_SWEEP = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
 METRICS_FILE = 'mining_metrics.json'
@@ -129,14 +132,38 @@ def mine_record(record, detections, score_threshold, id_to_name,
 
 
 class BestBoxesFn(beam.DoFn):
-  """Batch of serialized image-level records → (record, best box per label)."""
+  """Batch of serialized image-level records → (record, best box per label).
 
-  def __init__(self, detector_spec):
+  Progress, on any runner: the Beam counter ``mining/images`` and, from each
+  worker, a log line after its first batch (with the model loading and
+  tracing time) and at least every ``progress.DEFAULT_INTERVAL_S`` seconds
+  (a batch longer than that gets a 'still running' line). ``total_images``
+  gives the lines an ETA (exact when one worker mines everything, as on the
+  DirectRunner); ``clock`` replaces ``time.monotonic``.
+  """
+
+  def __init__(self, detector_spec, total_images=None, clock=None):
     self._spec = detector_spec
+    self._total = total_images
+    self._clock = clock
     self._detect = None
+    self._progress = None
+    self._keepalive = None
+    self._done = 0
+    self._images = beam.metrics.Metrics.counter('mining', 'images')
 
   def setup(self):
+    self._progress = progress.ProgressLogger(
+        'mining', total=self._total, unit='images',
+        clock=self._clock or time.monotonic, update_name='batch')
+    self._keepalive = contextlib.ExitStack()
+    self._keepalive.enter_context(self._progress.keepalive())
     self._detect = self._spec.load()
+
+  def teardown(self):
+    if self._keepalive is not None:
+      self._keepalive.close()
+      self._keepalive = None
 
   def process(self, batch):
     records = [tf_example_codec.example_to_record(s) for s in batch]
@@ -147,6 +174,9 @@ class BestBoxesFn(beam.DoFn):
       yield record, box_mining.best_box_per_label(
           detections['detection_boxes'], detections['detection_scores'],
           detections['detection_classes'], record.image_labels)
+    self._done += len(records)
+    self._images.inc(len(records))
+    self._progress.update(self._done)
 
 
 def _scores_by_class(pairs):
@@ -262,7 +292,8 @@ def build_mining_pipeline(pipeline, input_pattern, output_prefix,
                           id_to_name, num_shards=4, batch_size=8,
                           iou_threshold=0.5, thresholds=DEFAULT_SWEEP,
                           review_dir=None, review_count=0,
-                          adaptive_threshold=None, skip_bad_records=False):
+                          adaptive_threshold=None, skip_bad_records=False,
+                          total_images=None):
   """Adds the mining transforms to ``pipeline``.
 
   Args:
@@ -285,6 +316,8 @@ def build_mining_pipeline(pipeline, input_pattern, output_prefix,
     skip_bad_records: skip and count bad records (``record_validation``)
       instead of stopping at the first; the count and the first few go to
       the metrics as ``skipped_records``.
+    total_images: the number of input records, if known: progress lines
+      then carry an ETA.
 
   Returns:
     PCollection with the metrics dict (one element).
@@ -306,7 +339,7 @@ def build_mining_pipeline(pipeline, input_pattern, output_prefix,
   candidates = (
       batches
       | 'Spread' >> beam.Reshuffle()
-      | 'Detect' >> beam.ParDo(BestBoxesFn(detector_spec)))
+      | 'Detect' >> beam.ParDo(BestBoxesFn(detector_spec, total_images)))
   mine_kwargs = {}
   metrics_kwargs = {}
   if adaptive_threshold is not None:
@@ -359,7 +392,8 @@ def run_mining(input_pattern, output_dir, detector_spec, score_threshold,
                id_to_name, pipeline_options=None, num_shards=4, batch_size=8,
                iou_threshold=0.5, thresholds=DEFAULT_SWEEP,
                output_name='mined.tfrecord', review_dir=None, review_count=0,
-               adaptive_threshold=None, skip_bad_records=False):
+               adaptive_threshold=None, skip_bad_records=False,
+               total_images=None):
   """Runs the pipeline to completion; returns the metrics dict.
 
   Writes ``<output_dir>/<output_name>-*`` and ``<output_dir>/mining_metrics.json``.
@@ -378,7 +412,7 @@ def run_mining(input_pattern, output_dir, detector_spec, score_threshold,
                           detector_spec, score_threshold, id_to_name,
                           num_shards, batch_size, iou_threshold, thresholds,
                           review_dir, review_count, adaptive_threshold,
-                          skip_bad_records)
+                          skip_bad_records, total_images)
   metrics = file_io.read_json(metrics_path)
   if metrics is None:
     raise MiningCountError('the Beam runner finished without writing %s: '

@@ -15,6 +15,9 @@ A non-finite loss stops training with ``NonFiniteLossError`` naming the step
 and the loss keys, before any checkpoint of the broken state is written.
 """
 
+import os
+import time
+
 from absl import logging
 import numpy as np
 import tensorflow as tf
@@ -236,7 +239,7 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
                checkpoint_every_n=1000, checkpoint_max_to_keep=7,
                record_summaries=True, strategy=None, jit_compile=False,
                config_override=None, log_every_n=None, source_model=None,
-               eval_every_n=0, steps_per_loop=1):
+               eval_every_n=0, steps_per_loop=1, progress_clock=None):
   """Trains until ``num_train_steps`` (or train_config.num_steps) are done.
 
   With ``steps_per_loop > 1`` each call of the compiled function runs up to
@@ -255,6 +258,11 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
   ``model_dir``: the chief writes checkpoints, summaries, evaluations and
   pipeline.config there; the others save into a temporary per-worker
   directory (``distribute_util``) that is removed at the end.
+
+  Progress: a line right after the first step (with the time setup and
+  tracing took) and then at least every ``progress.DEFAULT_INTERVAL_S``
+  seconds (a step longer than that gets a 'still running' line);
+  ``progress_clock`` replaces ``time.monotonic`` there.
 
   Returns:
     dict of the last step's loss values (python floats), plus 'step'.
@@ -311,8 +319,12 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
 
   logging.info('training %s from step %d to %d', model_dir, step, total_steps)
   every = [n for n in (log_every_n, checkpoint_every_n, eval_every_n) if n]
+  parent, name = os.path.split(os.path.normpath(model_dir))
+  timed = progress.ProgressLogger(
+      'training %s' % os.path.join(os.path.basename(parent), name),
+      total=total_steps, clock=progress_clock or time.monotonic)
   iterator = iter(trainer.dataset())
-  with writer.as_default(), bad_record_search.located_errors(
+  with writer.as_default(), timed.keepalive(), bad_record_search.located_errors(
       bad_record_search.readers_of(configs['train_input_config'],
                                    configs.get('note')), configs['model']):
     while step < total_steps:
@@ -328,7 +340,8 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
       step = int(trainer.global_step.numpy())
       values = {k: float(v) for k, v in losses.items()}
       check_finite(step, values)
-      if step % log_every_n == 0 or step == total_steps:
+      logged = step % log_every_n == 0 or step == total_steps
+      if logged:
         rate = meter.rate(step)
         for key, value in values.items():
           tf.summary.scalar(key, value, step=step)
@@ -338,6 +351,10 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
         tf.summary.scalar(SummaryKeys.steps_per_sec, rate, step=step)
         logging.info('step %s loss %.4f', meter.status(step),
                      values[LossKeys.total])
+      if logged and timed.started:
+        timed.note_line()
+      else:
+        timed.update(step, 'loss %.4f' % values[LossKeys.total])
       if step % checkpoint_every_n == 0 or step >= total_steps:
         saved_step = save(step)
       if chief and eval_every_n and (step % eval_every_n == 0 or
