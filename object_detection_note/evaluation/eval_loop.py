@@ -202,6 +202,16 @@ def restore_for_eval(configs, checkpoint_path, allow_partial_restore=False,
   return model
 
 
+def side_by_side(configs):
+  """The evaluation images of ``configs['eval_config']`` (num_visualizations,
+  ...), filled by ``evaluate_model(..., visualizations=)`` and written to
+  TensorBoard by its ``write(directory, step)``."""
+  return eval_visualization.SideBySide(
+      configs['eval_config'], _categories(
+          configs['eval_input_configs'][0],
+          configs['model'].faster_rcnn.num_classes))
+
+
 class EvaluationError(ValueError):
   """Evaluation could not run or evaluated nothing; names the reason."""
 
@@ -245,10 +255,7 @@ def evaluate_checkpoints(pipeline_config_path, model_dir, checkpoint_dir,
   for path in paths:
     start = time.monotonic()
     model = restore_for_eval(configs, path, allow_partial_restore)
-    visualizations = eval_visualization.SideBySide(
-        configs['eval_config'], _categories(
-            configs['eval_input_configs'][0],
-            configs['model'].faster_rcnn.num_classes))
+    visualizations = side_by_side(configs)
     metrics = evaluate_model(model, configs, skipped_records=skipped,
                              visualizations=visualizations)
     step = checkpoint_errors.read_step(path)

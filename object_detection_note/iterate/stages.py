@@ -35,6 +35,7 @@ from object_detection_note.mining import diagnostics_pass
 from object_detection_note.mining import gallery
 from object_detection_note.mining import mining_pipeline
 from object_detection_note.mining import review
+from object_detection_note.training import checkpoint_errors
 from object_detection_note.training import distribute_util
 from object_detection_note.training import source_model as source_model_lib
 from object_detection_note.training import train_loop
@@ -418,9 +419,12 @@ def evaluate_iteration(ctx, t):
       layout.pipeline_path(ctx.model_dir, t))
   checkpoint = tf.train.latest_checkpoint(layout.train_dir(ctx.model_dir, t))
   finished = _timed('T^%d evaluation' % t)
+  visualizations = eval_loop.side_by_side(configs)
   metrics = eval_loop.evaluate_model(
-      eval_loop.restore_for_eval(configs, checkpoint), configs)
+      eval_loop.restore_for_eval(configs, checkpoint), configs,
+      visualizations=visualizations)
   finished()
+  visualizations.write(directory, checkpoint_errors.read_step(checkpoint))
   eval_loop.write_metrics(metrics, directory)
   logging.info('T^%d on target val: mAP %.4f, mAP@.5 %.4f', t,
                metrics['DetectionBoxes_Precision/mAP'],

@@ -359,8 +359,11 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
         saved_step = save(step)
       if chief and eval_every_n and (step % eval_every_n == 0 or
                                      step >= total_steps):
-        metrics = eval_loop.evaluate_model(trainer.model, configs)
+        visualizations = eval_loop.side_by_side(configs)
+        metrics = eval_loop.evaluate_model(trainer.model, configs,
+                                           visualizations=visualizations)
         eval_loop.write_metrics(metrics, model_dir + '/eval', step)
+        visualizations.write(model_dir + '/eval', step)
         logging.info('step %d: mAP %.4f', step,
                      metrics['DetectionBoxes_Precision/mAP'])
       if step >= total_steps:

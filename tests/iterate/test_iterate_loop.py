@@ -251,3 +251,28 @@ def test_every_mining_stage_writes_a_gallery_linked_from_the_report(run):
                                          layout.MANIFEST))['gallery'] is True
     relative = 'iteration_%02d/mined/gallery.png' % t
     assert '[%s](%s)' % (relative, relative) in text
+
+
+
+def _image_summaries(directory):
+  """tag → steps of the image summaries in ``directory``'s event files."""
+  steps = {}
+  for path in tf.io.gfile.glob(os.path.join(directory, 'events.out.*')):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        if value.metadata.plugin_data.plugin_name == 'images':
+          steps.setdefault(value.tag, []).append(event.step)
+  return steps
+
+
+def test_every_evaluation_writes_its_images_to_tensorboard(run):
+  """Each T^t's evaluation writes eval_config.num_visualizations (default
+  10, here capped by the val images) side-by-side images at its step."""
+  ctx, _ = run
+  for t in (0, 1, 2):
+    steps = _image_summaries(layout.eval_dir(ctx.model_dir, t))
+    checkpoint = tf.train.latest_checkpoint(layout.train_dir(ctx.model_dir, t))
+    step = int(checkpoint.rsplit('-', 1)[1])
+    assert steps, t
+    assert all(tag.startswith('eval_side_by_side_') for tag in steps)
+    assert all(written == [step] for written in steps.values()), steps

@@ -8,18 +8,17 @@ import hashlib
 import http.server
 import inspect
 import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
-from absl import flags
-from absl.testing import flagsaver
 from tf_keras.src.applications import inception_resnet_v2 as keras_irv2
 from tf_keras.src.applications import resnet as keras_resnet
 
-from object_detection_note import pretrained
 from object_detection_note.models import pretrained_weights as pw
 from object_detection_note.models import resnet
 from object_detection_note.models import weights_io
@@ -148,16 +147,18 @@ def test_offline_error_says_which_file_to_copy_where(tmp_path):
   assert 'copy the file %s' % irv2.file_name in message
   assert irv2.file_hash in message
   assert 'to %s' % (tmp_path / 'pretrained' / irv2.file_name) in message
-  # The binary: one error line, exit status set.
-  with flagsaver.flagsaver():
-    flags.FLAGS(['pretrained', '--model=inception_resnet_v2',
-                 '--output_dir=%s' % (tmp_path / 'pretrained'),
-                 '--origin=' + offline.url,
-                 '--cache_dir=%s' % (tmp_path / 'keras')])
-    with pytest.raises(SystemExit) as exit_:
-      pretrained.main([])
-  assert str(exit_.value.code).startswith('pretrained: error: could not '
-                                          'download')
+  # The binary: one error line, exit status 1.
+  run = subprocess.run(
+      [sys.executable, '-m', 'object_detection_note.pretrained',
+       '--model=inception_resnet_v2',
+       '--output_dir=%s' % (tmp_path / 'pretrained'),
+       '--origin=' + offline.url, '--cache_dir=%s' % (tmp_path / 'keras')],
+      capture_output=True, text=True, cwd=_ROOT,
+      env=dict(os.environ, PYTHONPATH=_ROOT), check=False)
+  assert run.returncode == 1, run.stderr
+  assert 'Traceback' not in run.stderr
+  assert run.stderr.strip().splitlines()[-1].startswith(
+      'pretrained: error: could not download')
 
 
 def test_missing_weights_error_names_the_command(tmp_path):
