@@ -253,6 +253,11 @@ def _float(value):
   return float('%.6g' % value)
 
 
+def _ratio(value):
+  """'0.912', or '—' where undefined (e.g. precision of 0 mined boxes)."""
+  return '—' if value is None else '%.3f' % value
+
+
 def _timing_path(runs_dir, seed, variant):
   return os.path.join(runs_dir, str(seed), variant + '.timing.json')
 
@@ -311,9 +316,11 @@ class _Progress:
         if path and announce:
           m = file_io.read_json(path)
           _say(self._start, '%s: B^%d mined: %d boxes on %d images, precision '
-               '%.3f, recall %.3f' % (self._name, t, m['mined_boxes'],
-                                      m['images_with_boxes'], m['precision'],
-                                      m['recall']))
+               '%s, recall %s%s' % (
+                   self._name, t, m['mined_boxes'], m['images_with_boxes'],
+                   _ratio(m.get('precision')), _ratio(m.get('recall')),
+                   ' (WARNING: %s)' % m['warning'].splitlines()[0]
+                   if m.get('warning') else ''))
       path = self._event(('train', t), layout.pipeline_path(self._dir, t))
       if path and announce:
         pipeline = config_util.read_pipeline_config(path)
