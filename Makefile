@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv protos test test-slow test-distributed data data-noisy iterate bench ablation ablation-noisy clean
+.PHONY: venv protos test test-slow test-distributed data data-noisy data-paper iterate bench ablation ablation-noisy ablation-paper clean
 
 venv: $(STAMP)
 
@@ -94,6 +94,25 @@ ablation-noisy: protos
 	$(PY) bench/run_ablation.py --seeds=$(SEEDS) --data_dir=$(NOISY_DATA_DIR) \
 	  --runs_dir=runs/ablation_noisy --results_name=ablation_noisy \
 	  --config_override='$(NOISY_ABLATION_OVERRIDE)' $(ABLATION_ARGS)
+
+# The paper-regime benchmark's data (synthetic_scenes.PAPER_SCENE_CONFIG):
+# 2-9 objects of at most 2 categories per scene (3.3 hidden instances per
+# image-level label), no decoys; 8 seed images per target category.
+PAPER_DATA_DIR ?= data/synthetic_paper
+data-paper: protos
+	$(PY) pipelines/create_synthetic_tfrecords.py --output_dir=$(PAPER_DATA_DIR) --seed=$(SEED) \
+	  --preset=paper --num_train_images=540 --num_val_images=150 --seed_images_per_category=8
+
+# Paper-regime ablation (configs/ablation_paper/*.config: 6 variants, one
+# shared S, 6 iterations, θb from bench/results/ablation_paper_calibration.md,
+# every T^t trained 20 epochs of B0 ∪ B^t, T^0 20 epochs of B0).
+# -> bench/results/ablation_paper.{json,md,png}; resumable like `ablation`.
+# Controls: ABLATION_ARGS=--control=oracle (or frozen_t0) -> ablation_paper_<control>.*
+ablation-paper: protos
+	test -e $(PAPER_DATA_DIR)/manifest.json || $(MAKE) data-paper
+	$(PY) bench/run_ablation.py --seeds=$(SEEDS) --data_dir=$(PAPER_DATA_DIR) \
+	  --configs_dir=configs/ablation_paper --runs_dir=runs/ablation_paper \
+	  --results_name=ablation_paper $(ABLATION_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info object_detection_note/protos/*_pb2.py

@@ -239,10 +239,12 @@ def _budget_lines(budget):
 
 # Make targets that write the result files (by results name).
 _MAKE_ABLATION = {'ablation': 'make ablation',
-                  'ablation_noisy': 'make ablation-noisy'}
+                  'ablation_noisy': 'make ablation-noisy',
+                  'ablation_paper': 'make ablation-paper'}
 # Make targets that generate the bundled datasets.
 _MAKE_DATA = {'data/synthetic': 'make data',
-              'data/synthetic_noisy': 'make data-noisy'}
+              'data/synthetic_noisy': 'make data-noisy',
+              'data/synthetic_paper': 'make data-paper'}
 
 
 def _dataset_lines(dataset):

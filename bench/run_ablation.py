@@ -77,6 +77,13 @@ flags.DEFINE_string('data_dir', CONFIG_DATA_DIR, 'Dataset of the runs: every '
                     'a separate --runs_dir).' % CONFIG_DATA_DIR)
 flags.DEFINE_string('results_name', 'ablation', 'Base name of the result '
                     'files: <output_dir>/<results_name>.{json,md,png}.')
+flags.DEFINE_enum('control', 'none', ['none', 'oracle', 'frozen_t0'],
+                  'Control runs (note.mining.control, merged into every '
+                  'variant config): "oracle": each mined box is replaced by '
+                  'a hidden true instance of its class (precision 1, false '
+                  'negatives kept); "frozen_t0": every B^t is mined by T^0. '
+                  'Runs and results get the suffix _<control> '
+                  '(<runs_dir>_oracle, <results_name>_oracle).')
 flags.DEFINE_integer('source_steps', 0, 'Training steps of S (0: its '
                      "config's num_steps).")
 flags.DEFINE_float('poll_seconds', 2.0, 'Seconds between progress checks.')
@@ -233,6 +240,8 @@ class Plan:
 def _with_data_dir(pipeline, data_dir, path):
   """``pipeline`` with every ``"data/synthetic/..."`` path under ``data_dir``.
 
+  A config whose paths are under ``data_dir`` already (and none under
+  data/synthetic/) is returned as it is (configs/ablation_paper/).
   Raises UsageError (naming ``path``) when another data directory is asked
   for and the config names no path under data/synthetic/.
   """
@@ -240,6 +249,8 @@ def _with_data_dir(pipeline, data_dir, path):
     return pipeline
   text = config_util.pipeline_to_text(pipeline)
   old = '"%s/' % CONFIG_DATA_DIR
+  if old not in text and '"%s/' % os.path.normpath(data_dir) in text:
+    return pipeline  # The config names data_dir already.
   if old not in text:
     raise app.UsageError('%s: --data_dir=%s given, but no input path or label '
                          'map of the config is under %s/' % (
@@ -471,6 +482,20 @@ def _save(results, start):
                                 FLAGS.results_name)
 
 
+def control_settings(control, runs_dir, config_override):
+  """``(runs_dir, config_override)`` of a ``--control`` run.
+
+  'none' leaves both as they are; a control merges
+  ``note { mining { control: ORACLE | FROZEN_T0 } }`` into the override and
+  suffixes the runs directory, so control runs never resume normal ones.
+  """
+  if control == 'none':
+    return runs_dir, config_override
+  return (os.path.normpath(runs_dir) + '_' + control,
+          (config_override + ' ' if config_override else '') +
+          'note { mining { control: %s } }' % control.upper())
+
+
 def _check_flags():
   unknown = sorted(set(FLAGS.variants) - set(VARIANT_KEYS))
   if unknown:
@@ -507,8 +532,12 @@ def main(argv):
   variants, seeds = _check_flags()
   _interrupt_on_sigterm()
   start = time.monotonic()
-  plan = Plan(variants, FLAGS.configs_dir, FLAGS.runs_dir,
-              FLAGS.config_override, FLAGS.source_steps, FLAGS.data_dir)
+  runs_dir, override = control_settings(FLAGS.control, FLAGS.runs_dir,
+                                        FLAGS.config_override)
+  if FLAGS.control != 'none':
+    FLAGS.results_name += '_' + FLAGS.control
+  plan = Plan(variants, FLAGS.configs_dir, runs_dir, override,
+              FLAGS.source_steps, FLAGS.data_dir)
   with open(os.path.join(FLAGS.data_dir, 'manifest.json')) as f:
     dataset = ablation_report.dataset_parameters(json.load(f))
   dataset['data_dir'] = os.path.normpath(FLAGS.data_dir)

@@ -270,16 +270,20 @@ def mine_iteration(ctx, t):
   note = ctx.note
   reader = note.image_level_input_reader
   patterns = list(reader.tf_record_input_reader.input_path)
-  checkpoint = tf.train.latest_checkpoint(layout.train_dir(ctx.model_dir,
-                                                           t - 1))
   mining = note.mining
-  spec = detectors.detector_spec(layout.pipeline_path(ctx.model_dir, t - 1),
+  # The FROZEN_T0 control mines every B^t with T^0.
+  detector_t = 0 if mining.control == mining.FROZEN_T0 else t - 1
+  checkpoint = tf.train.latest_checkpoint(layout.train_dir(ctx.model_dir,
+                                                           detector_t))
+  spec = detectors.detector_spec(layout.pipeline_path(ctx.model_dir,
+                                                      detector_t),
                                   checkpoint_dir=checkpoint,
                                   batch_size=mining.batch_size)
-  logging.info('== B^%d = M(A, T^%d, %g%s) from %s', t, t - 1,
+  logging.info('== B^%d = M(A, T^%d, %g%s)%s from %s', t, detector_t,
                mining.score_threshold, ', adaptive per class'
                if mining.HasField('adaptive_threshold') else '',
-               ', '.join(patterns))
+               ' [control %s]' % mining.Control.Name(mining.control)
+               if mining.control else '', ', '.join(patterns))
   finished = _timed('mining B^%d' % t)
   metrics = mining_pipeline.run_mining(
       patterns, directory, spec, mining.score_threshold,
@@ -294,12 +298,14 @@ def mine_iteration(ctx, t):
                     mining.export_review),
       adaptive_threshold=(mining.adaptive_threshold if mining.HasField(
           'adaptive_threshold') else None),
-      skip_bad_records=mining.skip_bad_records)
+      skip_bad_records=mining.skip_bad_records,
+      oracle=mining.control == mining.ORACLE)
   finished()
   shards = sorted(tf.io.gfile.glob(beam_io.shard_pattern(
       layout.mined_prefix(ctx.model_dir, t))))
   manifest = {
       'iteration': t, 'detector_checkpoint': checkpoint,
+      'control': mining.Control.Name(mining.control),
       'score_threshold': mining.score_threshold, 'input': patterns,
       'images': metrics['images'],
       'images_with_boxes': metrics['images_with_boxes'],
