@@ -225,3 +225,42 @@ def test_progress_and_report_of_an_iteration_that_mines_nothing(
   assert summary['mined_boxes']['values'] == [0, 30]
   assert os.path.exists(os.path.join(output, 'zero.md'))
   assert os.path.exists(os.path.join(output, 'zero.png'))
+
+
+def test_control_runs_get_their_own_directory_and_override():
+  assert run_ablation.control_settings('none', 'runs/x', 'note {}') == (
+      'runs/x', 'note {}')
+  runs_dir, override = run_ablation.control_settings('frozen_t0', 'runs/x/',
+                                                     '')
+  assert runs_dir == 'runs/x_frozen_t0'
+  assert override == 'note { mining { control: FROZEN_T0 } }'
+  runs_dir, override = run_ablation.control_settings(
+      'oracle', 'runs/x', 'note { iterations: 1 }')
+  assert runs_dir == 'runs/x_oracle'
+  # Merged into a variant config, the override sets the control and keeps
+  # the rest of the override.
+  pipeline = config_util.read_pipeline_config(
+      os.path.join(REPO, 'configs', 'ablation_paper', 'naive.config'),
+      override)
+  assert pipeline.note.mining.control == pipeline.note.mining.ORACLE
+  assert pipeline.note.iterations == 1
+
+
+def test_paper_configs_name_their_data_dir(in_repo, tmp_path):
+  """configs/ablation_paper/ name data/synthetic_paper already: used as is."""
+  plan = run_ablation.Plan(list(run_ablation.VARIANT_KEYS),
+                           os.path.join('configs', 'ablation_paper'),
+                           str(tmp_path / 'runs'), '', 0,
+                           data_dir='data/synthetic_paper')
+  assert plan.iterations >= 6
+  for variant in run_ablation.VARIANT_KEYS:
+    pipeline = plan.pipelines[variant]
+    note = pipeline.note
+    assert note.mining.score_threshold >= 0.8
+    # Every T^t trains at least as many steps as T^0.
+    assert note.epochs_per_iteration >= note.initial_epochs
+    assert 'data/synthetic_paper/' in config_util.pipeline_to_text(pipeline)
+    assert '"data/synthetic/' not in config_util.pipeline_to_text(pipeline)
+  source = config_util.read_pipeline_config(plan.source_config)
+  assert (source.train_input_reader.tf_record_input_reader.input_path[0]
+          .startswith('data/synthetic_paper/'))
