@@ -216,6 +216,9 @@ def write_iteration_config(ctx, t, source_ckpt):
   batch = pipeline.train_config.batch_size
   pipeline.train_config.num_steps = max(1, math.ceil(epochs * num_images /
                                                      batch))
+  if t > 0:
+    pipeline.train_config.num_steps = max(pipeline.train_config.num_steps,
+                                          note.min_steps_per_iteration)
   if t == 0:
     if source_ckpt:
       pipeline.train_config.fine_tune_checkpoint = source_ckpt
