@@ -96,16 +96,16 @@ ablation-noisy: protos
 	  --config_override='$(NOISY_ABLATION_OVERRIDE)' $(ABLATION_ARGS)
 
 # The paper-regime benchmark's data (synthetic_scenes.PAPER_SCENE_CONFIG):
-# 2-9 objects of at most 2 categories per scene (3.3 hidden instances per
-# image-level label), no decoys; 8 seed images per target category.
+# 2-10 objects of at most 2 categories per scene (3.5 hidden instances per
+# image-level label), no decoys; 4 seed images per target category.
 PAPER_DATA_DIR ?= data/synthetic_paper
 data-paper: protos
 	$(PY) pipelines/create_synthetic_tfrecords.py --output_dir=$(PAPER_DATA_DIR) --seed=$(SEED) \
-	  --preset=paper --num_train_images=540 --num_val_images=150 --seed_images_per_category=8
+	  --preset=paper --num_train_images=540 --num_val_images=150 --seed_images_per_category=4
 
 # Paper-regime ablation (configs/ablation_paper/*.config: 6 variants, one
 # shared S, 6 iterations, θb from bench/results/ablation_paper_calibration.md,
-# every T^t trained 20 epochs of B0 ∪ B^t, T^0 20 epochs of B0).
+# T^0 300 steps (100 epochs of B0), every T^t at least as many).
 # -> bench/results/ablation_paper.{json,md,png}; resumable like `ablation`.
 # Controls: ABLATION_ARGS=--control=oracle (or frozen_t0) -> ablation_paper_<control>.*
 ablation-paper: protos

@@ -189,8 +189,9 @@ class Plan:
     return '|'.join(text_format.MessageToString(m, as_one_line=True) for m in (
         pipeline.train_config, pipeline.train_input_reader,
         pipeline.eval_input_reader[0], note.mining,
-        note.image_level_input_reader)) + '|%d|%s|%s' % (
-            note.iterations, note.initial_epochs, note.epochs_per_iteration)
+        note.image_level_input_reader)) + '|%d|%s|%s|%d' % (
+            note.iterations, note.initial_epochs, note.epochs_per_iteration,
+            note.min_steps_per_iteration)
 
   def variant_settings(self):
     out = {}
@@ -225,6 +226,7 @@ class Plan:
         'initial_steps': max(1, math.ceil(initial_epochs * seed_images /
                                           train.batch_size)),
         'epochs_per_iteration': _float(note.epochs_per_iteration),
+        'min_steps_per_iteration': note.min_steps_per_iteration,
         'batch_size': train.batch_size,
         'learning_rate': text_format.MessageToString(
             train.optimizer, as_one_line=True),

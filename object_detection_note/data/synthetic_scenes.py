@@ -128,8 +128,8 @@ NOISY_SCENE_CONFIG = SceneConfig(
 # label is right 85-92% of the time at θb >= 0.8 (calibration:
 # bench/results/ablation_paper_calibration.md).
 PAPER_SCENE_CONFIG = SceneConfig(
-    min_objects=2, max_objects=9, max_categories_per_image=2, min_scale=0.07,
-    max_scale=0.4, mixed_fraction=0.3, min_visible=0.5, min_strokes=5,
+    min_objects=2, max_objects=10, max_categories_per_image=2, min_scale=0.07,
+    max_scale=0.4, mixed_fraction=0.4, min_visible=0.4, min_strokes=5,
     max_strokes=14, noise_std=10.0, max_decoys=0)
 SCENE_PRESETS = {'default': SceneConfig(), 'noisy': NOISY_SCENE_CONFIG,
                  'paper': PAPER_SCENE_CONFIG}

@@ -257,10 +257,10 @@ def test_paper_configs_name_their_data_dir(in_repo, tmp_path):
     pipeline = plan.pipelines[variant]
     note = pipeline.note
     assert note.mining.score_threshold >= 0.8
-    # Every T^t trains at least as many steps as T^0 (48 seed images: `make
-    # data-paper`, 8 per target category).
+    # Every T^t trains at least as many steps as T^0 (24 seed images: `make
+    # data-paper`, 4 per target category).
     assert note.min_steps_per_iteration >= (
-        note.initial_epochs * 48 / pipeline.train_config.batch_size)
+        note.initial_epochs * 24 / pipeline.train_config.batch_size)
     assert 'data/synthetic_paper/' in config_util.pipeline_to_text(pipeline)
     assert '"data/synthetic/' not in config_util.pipeline_to_text(pipeline)
   source = config_util.read_pipeline_config(plan.source_config)

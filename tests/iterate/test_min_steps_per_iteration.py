@@ -21,7 +21,7 @@ def _ctx(tmp_path, monkeypatch, min_steps, seed_images=6):
                            'naive.config')).read()
   text = text.replace('"data/synthetic_paper/seed.tfrecord-*"',
                       '"%s"' % seed)
-  text = text.replace('min_steps_per_iteration: 240',
+  text = text.replace('min_steps_per_iteration: 300',
                       'min_steps_per_iteration: %d' % min_steps)
   path = tmp_path / 'p.config'
   path.write_text(text)
@@ -52,7 +52,7 @@ def test_min_steps_floor_of_iterations_not_t0(tmp_path, monkeypatch,
                                               min_steps, expected_t1,
                                               expected_t2):
   ctx = _ctx(tmp_path, monkeypatch, min_steps)
-  # T^0: 40 epochs of 6 seed images / batch 8, no floor.
-  assert _steps(ctx, 0, 0) == 30
+  # T^0: 100 epochs of 6 seed images / batch 8, no floor.
+  assert _steps(ctx, 0, 0) == 75
   assert _steps(ctx, 1, 4) == expected_t1
   assert _steps(ctx, 2, 74) == expected_t2
