@@ -48,10 +48,15 @@ def calibration_rows(metrics, hidden, labels):
     metrics: mining_metrics.json of B^1 (its ``threshold_sweep``).
     hidden: hidden instances of A; labels: image-level labels of A.
   """
-  rows = []
+  rows, seen = [], set()
   for point in metrics['threshold_sweep']:
+    # A float32 config value (0.7 -> 0.699999988) may repeat a default one.
+    threshold = float('%.6g' % point['threshold'])
+    if threshold in seen:
+      continue
+    seen.add(threshold)
     n, tp = point['mined_boxes'], point['true_positives']
-    rows.append({'threshold': point['threshold'], 'boxes': n,
+    rows.append({'threshold': threshold, 'boxes': n,
                  'precision': tp / n if n else None,
                  'recall': tp / hidden if hidden else None,
                  'labels_mined': n / labels if labels else None})
