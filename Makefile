@@ -18,7 +18,7 @@ PYTEST_ARGS ?=
 # TF_CPP_MIN_LOG_LEVEL set in the environment, or --verbosity=1, brings the
 # libraries' log lines back.
 
-.PHONY: venv protos test test-slow test-distributed data data-noisy pretrained iterate bench bench-stall ablation ablation-noisy clean
+.PHONY: venv protos test test-slow test-distributed data data-noisy data-paper pretrained iterate bench bench-stall ablation ablation-noisy ablation-paper clean
 
 venv: $(STAMP)
 
@@ -109,6 +109,25 @@ ablation-noisy: protos
 	$(PY) bench/run_ablation.py --seeds=$(SEEDS) --data_dir=$(NOISY_DATA_DIR) \
 	  --runs_dir=runs/ablation_noisy --results_name=ablation_noisy \
 	  --config_override='$(NOISY_ABLATION_OVERRIDE)' $(ABLATION_ARGS)
+
+# The paper-regime benchmark's data (synthetic_scenes.PAPER_SCENE_CONFIG):
+# 2-10 objects of at most 2 categories per scene (3.5 hidden instances per
+# image-level label), no decoys; 4 seed images per target category.
+PAPER_DATA_DIR ?= data/synthetic_paper
+data-paper: protos
+	$(PY) pipelines/create_synthetic_tfrecords.py --output_dir=$(PAPER_DATA_DIR) --seed=$(SEED) \
+	  --preset=paper --num_train_images=540 --num_val_images=150 --seed_images_per_category=4
+
+# Paper-regime ablation (configs/ablation_paper/*.config: 6 variants, one
+# shared S, 6 iterations, θb from bench/results/ablation_paper_calibration.md,
+# T^0 300 steps (100 epochs of B0), every T^t at least as many).
+# -> bench/results/ablation_paper.{json,md,png}; resumable like `ablation`.
+# Controls: ABLATION_ARGS=--control=oracle (or frozen_t0) -> ablation_paper_<control>.*
+ablation-paper: protos
+	test -e $(PAPER_DATA_DIR)/manifest.json || $(MAKE) data-paper
+	$(PY) bench/run_ablation.py --seeds=$(SEEDS) --data_dir=$(PAPER_DATA_DIR) \
+	  --configs_dir=configs/ablation_paper --runs_dir=runs/ablation_paper \
+	  --results_name=ablation_paper $(ABLATION_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info object_detection_note/protos/*_pb2.py

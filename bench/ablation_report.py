@@ -236,7 +236,10 @@ def _budget_lines(budget):
       'steps), then T^t from T^{t-1} on B0 ∪ B^t for %g epochs each; batch '
       '%s, optimizer `%s`.' % (budget['iterations'], budget['initial_epochs'],
                budget['initial_steps'], budget['epochs_per_iteration'],
-               budget['batch_size'], budget['learning_rate']),
+               budget['batch_size'], budget['learning_rate']) + (
+                   ' Every T^t (t >= 1) trains at least %d steps.' %
+                   budget['min_steps_per_iteration']
+                   if budget.get('min_steps_per_iteration') else ''),
       '- Mining: B^t = M(A, T^{t-1}, θb = %g) afresh from all %s image-level '
       'images, one box per image-level label.' % (
           budget['score_threshold'], budget['image_level_images']),
@@ -248,10 +251,12 @@ def _budget_lines(budget):
 
 # Make targets that write the result files (by results name).
 _MAKE_ABLATION = {'ablation': 'make ablation',
-                  'ablation_noisy': 'make ablation-noisy'}
+                  'ablation_noisy': 'make ablation-noisy',
+                  'ablation_paper': 'make ablation-paper'}
 # Make targets that generate the bundled datasets.
 _MAKE_DATA = {'data/synthetic': 'make data',
-              'data/synthetic_noisy': 'make data-noisy'}
+              'data/synthetic_noisy': 'make data-noisy',
+              'data/synthetic_paper': 'make data-paper'}
 
 
 def _dataset_lines(dataset):

@@ -78,6 +78,13 @@ flags.DEFINE_string('data_dir', CONFIG_DATA_DIR, 'Dataset of the runs: every '
                     'a separate --runs_dir).' % CONFIG_DATA_DIR)
 flags.DEFINE_string('results_name', 'ablation', 'Base name of the result '
                     'files: <output_dir>/<results_name>.{json,md,png}.')
+flags.DEFINE_enum('control', 'none', ['none', 'oracle', 'frozen_t0'],
+                  'Control runs (note.mining.control, merged into every '
+                  'variant config): "oracle": each mined box is replaced by '
+                  'a hidden true instance of its class (precision 1, false '
+                  'negatives kept); "frozen_t0": every B^t is mined by T^0. '
+                  'Runs and results get the suffix _<control> '
+                  '(<runs_dir>_oracle, <results_name>_oracle).')
 flags.DEFINE_integer('source_steps', 0, 'Training steps of S (0: its '
                      "config's num_steps).")
 flags.DEFINE_float('poll_seconds', 2.0, 'Seconds between progress checks.')
@@ -183,8 +190,9 @@ class Plan:
     return '|'.join(text_format.MessageToString(m, as_one_line=True) for m in (
         pipeline.train_config, pipeline.train_input_reader,
         pipeline.eval_input_reader[0], note.mining,
-        note.image_level_input_reader)) + '|%d|%s|%s' % (
-            note.iterations, note.initial_epochs, note.epochs_per_iteration)
+        note.image_level_input_reader)) + '|%d|%s|%s|%d' % (
+            note.iterations, note.initial_epochs, note.epochs_per_iteration,
+            note.min_steps_per_iteration)
 
   def variant_settings(self):
     out = {}
@@ -219,6 +227,7 @@ class Plan:
         'initial_steps': max(1, math.ceil(initial_epochs * seed_images /
                                           train.batch_size)),
         'epochs_per_iteration': _float(note.epochs_per_iteration),
+        'min_steps_per_iteration': note.min_steps_per_iteration,
         'batch_size': train.batch_size,
         'learning_rate': text_format.MessageToString(
             train.optimizer, as_one_line=True),
@@ -234,6 +243,8 @@ class Plan:
 def _with_data_dir(pipeline, data_dir, path):
   """``pipeline`` with every ``"data/synthetic/..."`` path under ``data_dir``.
 
+  A config whose paths are under ``data_dir`` already (and none under
+  data/synthetic/) is returned as it is (configs/ablation_paper/).
   Raises UsageError (naming ``path``) when another data directory is asked
   for and the config names no path under data/synthetic/.
   """
@@ -241,6 +252,8 @@ def _with_data_dir(pipeline, data_dir, path):
     return pipeline
   text = config_util.pipeline_to_text(pipeline)
   old = '"%s/' % CONFIG_DATA_DIR
+  if old not in text and '"%s/' % os.path.normpath(data_dir) in text:
+    return pipeline  # The config names data_dir already.
   if old not in text:
     raise app.UsageError('%s: --data_dir=%s given, but no input path or label '
                          'map of the config is under %s/' % (
@@ -252,6 +265,11 @@ def _with_data_dir(pipeline, data_dir, path):
 def _float(value):
   """A float32 proto field as the decimal it was written as (0.9, not 0.8999…)."""
   return float('%.6g' % value)
+
+
+def _ratio(value):
+  """'0.912', or '—' where undefined (e.g. precision of 0 mined boxes)."""
+  return '—' if value is None else '%.3f' % value
 
 
 def _timing_path(runs_dir, seed, variant):
@@ -312,9 +330,11 @@ class _Progress:
         if path and announce:
           m = file_io.read_json(path)
           _say(self._start, '%s: B^%d mined: %d boxes on %d images, precision '
-               '%.3f, recall %.3f' % (self._name, t, m['mined_boxes'],
-                                      m['images_with_boxes'], m['precision'],
-                                      m['recall']))
+               '%s, recall %s%s' % (
+                   self._name, t, m['mined_boxes'], m['images_with_boxes'],
+                   _ratio(m.get('precision')), _ratio(m.get('recall')),
+                   ' (WARNING: %s)' % m['warning'].splitlines()[0]
+                   if m.get('warning') else ''))
       path = self._event(('train', t), layout.pipeline_path(self._dir, t))
       if path and announce:
         pipeline = config_util.read_pipeline_config(path)
@@ -465,6 +485,20 @@ def _save(results, start):
                                 FLAGS.results_name)
 
 
+def control_settings(control, runs_dir, config_override):
+  """``(runs_dir, config_override)`` of a ``--control`` run.
+
+  'none' leaves both as they are; a control merges
+  ``note { mining { control: ORACLE | FROZEN_T0 } }`` into the override and
+  suffixes the runs directory, so control runs never resume normal ones.
+  """
+  if control == 'none':
+    return runs_dir, config_override
+  return (os.path.normpath(runs_dir) + '_' + control,
+          (config_override + ' ' if config_override else '') +
+          'note { mining { control: %s } }' % control.upper())
+
+
 def _check_flags():
   unknown = sorted(set(FLAGS.variants) - set(VARIANT_KEYS))
   if unknown:
@@ -501,8 +535,12 @@ def main(argv):
   variants, seeds = _check_flags()
   _interrupt_on_sigterm()
   start = time.monotonic()
-  plan = Plan(variants, FLAGS.configs_dir, FLAGS.runs_dir,
-              FLAGS.config_override, FLAGS.source_steps, FLAGS.data_dir)
+  runs_dir, override = control_settings(FLAGS.control, FLAGS.runs_dir,
+                                        FLAGS.config_override)
+  if FLAGS.control != 'none':
+    FLAGS.results_name += '_' + FLAGS.control
+  plan = Plan(variants, FLAGS.configs_dir, runs_dir, override,
+              FLAGS.source_steps, FLAGS.data_dir)
   with open(os.path.join(FLAGS.data_dir, 'manifest.json')) as f:
     dataset = ablation_report.dataset_parameters(json.load(f))
   dataset['data_dir'] = os.path.normpath(FLAGS.data_dir)

@@ -74,8 +74,10 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
       'Average number of seed images drawn per target category.', **fv)
   flags.DEFINE_enum(
       'preset', 'default', sorted(synthetic_scenes.SCENE_PRESETS),
-      'Scene statistics: "default" (data/synthetic) or "noisy" (smaller '
-      'objects, heavier occlusion and clutter: data/synthetic_noisy). The '
+      'Scene statistics: "default" (data/synthetic), "noisy" (smaller '
+      'objects, heavier occlusion and clutter, decoys: data/synthetic_noisy) '
+      'or "paper" (several occluding instances per category, no decoys: '
+      'data/synthetic_paper, the paper-regime benchmark). The '
       'scene flags below override single values of the preset.', **fv)
   for name, kind, help_text in _SCENE_FLAGS:
     getattr(flags, 'DEFINE_' + kind)(

@@ -269,6 +269,9 @@ def write_iteration_config(ctx, t, source_ckpt):
   batch = pipeline.train_config.batch_size
   pipeline.train_config.num_steps = max(1, math.ceil(epochs * num_images /
                                                      batch))
+  if t > 0:
+    pipeline.train_config.num_steps = max(pipeline.train_config.num_steps,
+                                          note.min_steps_per_iteration)
   if t == 0:
     if source_ckpt:
       pipeline.train_config.fine_tune_checkpoint = source_ckpt
@@ -323,16 +326,20 @@ def mine_iteration(ctx, t):
   note = ctx.note
   reader = note.image_level_input_reader
   patterns = list(reader.tf_record_input_reader.input_path)
-  checkpoint = tf.train.latest_checkpoint(layout.train_dir(ctx.model_dir,
-                                                           t - 1))
   mining = note.mining
-  spec = detectors.detector_spec(layout.pipeline_path(ctx.model_dir, t - 1),
+  # The FROZEN_T0 control mines every B^t with T^0.
+  detector_t = 0 if mining.control == mining.FROZEN_T0 else t - 1
+  checkpoint = tf.train.latest_checkpoint(layout.train_dir(ctx.model_dir,
+                                                           detector_t))
+  spec = detectors.detector_spec(layout.pipeline_path(ctx.model_dir,
+                                                      detector_t),
                                   checkpoint_dir=checkpoint,
                                   batch_size=mining.batch_size)
-  logging.info('== B^%d = M(A, T^%d, %g%s) from %s', t, t - 1,
+  logging.info('== B^%d = M(A, T^%d, %g%s)%s from %s', t, detector_t,
                mining.score_threshold, ', adaptive per class'
                if mining.HasField('adaptive_threshold') else '',
-               ', '.join(patterns))
+               ' [control %s]' % mining.Control.Name(mining.control)
+               if mining.control else '', ', '.join(patterns))
   finished = _timed('mining B^%d' % t)
   metrics = mining_pipeline.run_mining(
       patterns, directory, spec, mining.score_threshold,
@@ -348,7 +355,8 @@ def mine_iteration(ctx, t):
       adaptive_threshold=(mining.adaptive_threshold if mining.HasField(
           'adaptive_threshold') else None),
       skip_bad_records=mining.skip_bad_records,
-      total_images=sum(layout.count_records(p) for p in patterns))
+      total_images=sum(layout.count_records(p) for p in patterns),
+      oracle=mining.control == mining.ORACLE)
   finished()
   diagnostics = diagnostics_pass.diagnose_iteration(
       note, layout.pipeline_path(ctx.model_dir, t - 1), checkpoint, directory,
@@ -358,6 +366,7 @@ def mine_iteration(ctx, t):
       layout.mined_prefix(ctx.model_dir, t))))
   manifest = {
       'iteration': t, 'detector_checkpoint': checkpoint,
+      'control': mining.Control.Name(mining.control),
       'score_threshold': mining.score_threshold, 'input': patterns,
       'images': metrics['images'],
       'images_with_boxes': metrics['images_with_boxes'],

@@ -86,7 +86,7 @@ class MiningResult:
 
 
 def mine_best(record, best, score_threshold, id_to_name, iou_threshold=0.5,
-              with_review=False, thresholds=None):
+              with_review=False, thresholds=None, oracle=False):
   """Applies the threshold to one image's candidates; returns MiningResult.
 
   Args:
@@ -100,7 +100,12 @@ def mine_best(record, best, score_threshold, id_to_name, iou_threshold=0.5,
       (``review.candidates_of``).
     thresholds: optional {class id: θ_c} (``class_thresholds``); classes
       missing from it use θb.
+    oracle: the ORACLE control (``box_mining.oracle_boxes``): each candidate
+      box becomes a hidden true instance of its class before the threshold.
   """
+  if oracle:
+    best = box_mining.oracle_boxes(best, record.hidden_boxes,
+                                   record.hidden_classes, record.source_id)
   best_hits = mining_metrics.match_true_positives(
       best.boxes, best.classes, record.hidden_boxes, record.hidden_classes,
       iou_threshold)
@@ -122,13 +127,14 @@ def mine_best(record, best, score_threshold, id_to_name, iou_threshold=0.5,
 
 
 def mine_record(record, detections, score_threshold, id_to_name,
-                iou_threshold=0.5, with_review=False, thresholds=None):
+                iou_threshold=0.5, with_review=False, thresholds=None,
+                oracle=False):
   """M for one decoded record and its detections (see ``mine_best``)."""
   best = box_mining.best_box_per_label(
       detections['detection_boxes'], detections['detection_scores'],
       detections['detection_classes'], record.image_labels)
   return mine_best(record, best, score_threshold, id_to_name, iou_threshold,
-                   with_review, thresholds)
+                   with_review, thresholds, oracle)
 
 
 class BestBoxesFn(beam.DoFn):
@@ -293,7 +299,7 @@ def build_mining_pipeline(pipeline, input_pattern, output_prefix,
                           iou_threshold=0.5, thresholds=DEFAULT_SWEEP,
                           review_dir=None, review_count=0,
                           adaptive_threshold=None, skip_bad_records=False,
-                          total_images=None):
+                          total_images=None, oracle=False):
   """Adds the mining transforms to ``pipeline``.
 
   Args:
@@ -318,6 +324,7 @@ def build_mining_pipeline(pipeline, input_pattern, output_prefix,
       the metrics as ``skipped_records``.
     total_images: the number of input records, if known: progress lines
       then carry an ETA.
+    oracle: the ORACLE control of note.mining.control (``mine_best``).
 
   Returns:
     PCollection with the metrics dict (one element).
@@ -358,7 +365,7 @@ def build_mining_pipeline(pipeline, input_pattern, output_prefix,
       lambda candidate, **kwargs: mine_best(*candidate, **kwargs),
       score_threshold=score_threshold, id_to_name=dict(id_to_name),
       iou_threshold=iou_threshold, with_review=review_count > 0,
-      **mine_kwargs)
+      oracle=oracle, **mine_kwargs)
   if review_count > 0:
     outcomes.append(
         results
@@ -393,7 +400,7 @@ def run_mining(input_pattern, output_dir, detector_spec, score_threshold,
                iou_threshold=0.5, thresholds=DEFAULT_SWEEP,
                output_name='mined.tfrecord', review_dir=None, review_count=0,
                adaptive_threshold=None, skip_bad_records=False,
-               total_images=None):
+               total_images=None, oracle=False):
   """Runs the pipeline to completion; returns the metrics dict.
 
   Writes ``<output_dir>/<output_name>-*`` and ``<output_dir>/mining_metrics.json``.
@@ -412,7 +419,7 @@ def run_mining(input_pattern, output_dir, detector_spec, score_threshold,
                           detector_spec, score_threshold, id_to_name,
                           num_shards, batch_size, iou_threshold, thresholds,
                           review_dir, review_count, adaptive_threshold,
-                          skip_bad_records, total_images)
+                          skip_bad_records, total_images, oracle)
   metrics = file_io.read_json(metrics_path)
   if metrics is None:
     raise MiningCountError('the Beam runner finished without writing %s: '

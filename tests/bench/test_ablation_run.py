@@ -170,3 +170,99 @@ def test_run_state_from_run_directory(tmp_path):
   assert run_ablation._run_state(plan, 0, 'naive')['status'] == 'complete'
   failed = run_ablation._run_state(plan, 0, 'naive', error='exit code 1')
   assert failed['status'] == 'failed' and failed['error'] == 'exit code 1'
+
+
+def _mined(model_dir, t, boxes, precision, warning=None):
+  manifest = {'iteration': t, 'mined_boxes': boxes,
+              'images_with_boxes': min(boxes, 5), 'precision': precision,
+              'recall': 0.0 if precision is None else 0.05}
+  if warning:
+    manifest['warning'] = warning
+  _write(os.path.join(model_dir, 'iteration_%02d' % t, 'mined',
+                      'manifest.json'), manifest)
+
+
+def test_progress_and_report_of_an_iteration_that_mines_nothing(
+    tmp_path, capsys):
+  """B^1 with 0 boxes (precision null): progress line, state and report."""
+  plan = types.SimpleNamespace(runs_dir=str(tmp_path), iterations=1)
+  runs = {}
+  for seed, boxes in ((0, 0), (1, 30)):
+    model_dir = os.path.join(str(tmp_path), str(seed), 'naive')
+    timing = {'seconds': 0.0, 'iteration_seconds': {}}
+    progress = run_ablation._Progress(plan, model_dir, 'seed %d' % seed,
+                                      0.0, timing)
+    _finish(model_dir, 0, 0.2)
+    _mined(model_dir, 1, boxes, None if not boxes else 0.9,
+           warning='0 boxes mined at θb 0.9' if not boxes else None)
+    _finish(model_dir, 1, 0.21, boxes=boxes)
+    # The manifest of B^1 says precision null when nothing was mined.
+    with open(os.path.join(model_dir, 'iteration_01', 'manifest.json')) as f:
+      manifest = json.load(f)
+    manifest['mining']['precision'] = None if not boxes else 0.9
+    _write(os.path.join(model_dir, 'iteration_01', 'manifest.json'),
+           manifest)
+    progress.poll()
+    runs[str(seed)] = run_ablation._run_state(plan, seed, 'naive')
+  out = capsys.readouterr().out
+  assert 'seed 0: B^1 mined: 0 boxes on 0 images, precision —' in out
+  assert '0 boxes mined at θb 0.9' in out
+  assert 'seed 1: B^1 mined: 30 boxes on 5 images, precision 0.900' in out
+  assert 'seed 0: T^1 done' in out
+  assert runs['0']['status'] == 'complete'
+  assert runs['0']['rows'][1]['mined_precision'] is None
+  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+  import test_ablation_report  # pylint: disable=g-import-not-at-top
+  results = test_ablation_report._results(  # pylint: disable=protected-access
+      {'naive': runs}, [0, 1], variants=('naive',))
+  results['budget']['iterations'] = 1
+  output = str(tmp_path / 'results')
+  run_ablation.ablation_report.write_results(results, output, 'zero')
+  with open(os.path.join(output, 'zero.json')) as f:
+    summary = json.load(f)['summary']['naive'][1]
+  # The null precision is left out of mean ± std, the seed is still counted.
+  assert summary['mined_precision']['values'] == [0.9]
+  assert summary['mined_boxes']['values'] == [0, 30]
+  assert os.path.exists(os.path.join(output, 'zero.md'))
+  assert os.path.exists(os.path.join(output, 'zero.png'))
+
+
+def test_control_runs_get_their_own_directory_and_override():
+  assert run_ablation.control_settings('none', 'runs/x', 'note {}') == (
+      'runs/x', 'note {}')
+  runs_dir, override = run_ablation.control_settings('frozen_t0', 'runs/x/',
+                                                     '')
+  assert runs_dir == 'runs/x_frozen_t0'
+  assert override == 'note { mining { control: FROZEN_T0 } }'
+  runs_dir, override = run_ablation.control_settings(
+      'oracle', 'runs/x', 'note { iterations: 1 }')
+  assert runs_dir == 'runs/x_oracle'
+  # Merged into a variant config, the override sets the control and keeps
+  # the rest of the override.
+  pipeline = config_util.read_pipeline_config(
+      os.path.join(REPO, 'configs', 'ablation_paper', 'naive.config'),
+      override)
+  assert pipeline.note.mining.control == pipeline.note.mining.ORACLE
+  assert pipeline.note.iterations == 1
+
+
+def test_paper_configs_name_their_data_dir(in_repo, tmp_path):
+  """configs/ablation_paper/ name data/synthetic_paper already: used as is."""
+  plan = run_ablation.Plan(list(run_ablation.VARIANT_KEYS),
+                           os.path.join('configs', 'ablation_paper'),
+                           str(tmp_path / 'runs'), '', 0,
+                           data_dir='data/synthetic_paper')
+  assert plan.iterations >= 6
+  for variant in run_ablation.VARIANT_KEYS:
+    pipeline = plan.pipelines[variant]
+    note = pipeline.note
+    assert note.mining.score_threshold >= 0.8
+    # Every T^t trains at least as many steps as T^0 (24 seed images: `make
+    # data-paper`, 4 per target category).
+    assert note.min_steps_per_iteration >= (
+        note.initial_epochs * 24 / pipeline.train_config.batch_size)
+    assert 'data/synthetic_paper/' in config_util.pipeline_to_text(pipeline)
+    assert '"data/synthetic/' not in config_util.pipeline_to_text(pipeline)
+  source = config_util.read_pipeline_config(plan.source_config)
+  assert (source.train_input_reader.tf_record_input_reader.input_path[0]
+          .startswith('data/synthetic_paper/'))

@@ -128,3 +128,18 @@ def test_decoys_take_a_target_look_on_another_shape_and_label_nothing():
   without, objects_plain = ss.render_scene(2, 0, index, plain)
   assert objects == objects_plain
   assert (with_decoys != without).any(axis=-1).mean() > 0.005
+
+
+def test_paper_preset_several_instances_per_label_and_no_decoys():
+  """make data-paper: false negatives dominate mined images, no decoys."""
+  from object_detection_note.data import synthetic_dataset  # pylint: disable=g-import-not-at-top
+  paper = ss.SCENE_PRESETS['paper']
+  assert paper.max_decoys == 0
+  assert all(not ss.decoys(0, 0, i, paper) for i in range(20))
+  splits = synthetic_dataset.build_annotation_splits(0, 50, 4, 2.0, paper)
+  image_level = splits['image_level']
+  hidden = sum(len(r.hidden_classes) for r in image_level)
+  labels = sum(len(set(int(c) for c in r.image_labels)) for r in image_level)
+  assert hidden >= 2.5 * labels
+  for i in range(10):
+    assert len({o.category_id for o in ss.scene_layout(0, 0, i, paper)}) <= 2
