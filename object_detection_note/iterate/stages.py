@@ -359,7 +359,8 @@ def mine_iteration(ctx, t):
       oracle=mining.control == mining.ORACLE)
   finished()
   diagnostics = diagnostics_pass.diagnose_iteration(
-      note, layout.pipeline_path(ctx.model_dir, t - 1), checkpoint, directory,
+      note, layout.pipeline_path(ctx.model_dir, detector_t), checkpoint,
+      directory,
       beam_io.shard_pattern(layout.mined_prefix(ctx.model_dir, t)),
       layout.mined_dir(ctx.model_dir, t - 1) if t > 1 else None, t)
   shards = sorted(tf.io.gfile.glob(beam_io.shard_pattern(

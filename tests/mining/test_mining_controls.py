@@ -132,7 +132,14 @@ def test_frozen_t0_mines_every_iteration_with_t0(tmp_path, monkeypatch,
             'threshold_sweep': [{'threshold': 0.9, 'mined_boxes': 2,
                                  'true_positives': 2, 'precision': 1.0}]}
   monkeypatch.setattr(stages.mining_pipeline, 'run_mining', fake_mining)
+  monkeypatch.setattr(stages.layout, 'count_records', lambda pattern: 4)
+  diagnosed = []
+  monkeypatch.setattr(stages.diagnostics_pass, 'diagnose_iteration',
+                      lambda note, config, checkpoint, *args:
+                      diagnosed.append((config, checkpoint)))
   manifest = stages.mine_iteration(ctx, 3)
+  # The loop-health pass runs with the model that mined.
+  assert diagnosed == [(specs[0][0], specs[0][1]['checkpoint_dir'])]
   assert specs[0][0] == layout.pipeline_path(model_dir, detector_t)
   assert specs[0][1]['checkpoint_dir'] == os.path.join(
       layout.train_dir(model_dir, detector_t), 'ckpt-7')
