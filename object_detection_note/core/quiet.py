@@ -30,6 +30,8 @@ import warnings
 
 from absl import logging as absl_logging
 
+from object_detection_note.core import native_stderr
+
 # TensorFlow's C++ log level when quiet: 3 hides INFO, WARNING and ERROR lines
 # (grappler's PredictCost and cuInit notices are logged as ERROR).
 QUIET_TF_CPP_MIN_LOG_LEVEL = '3'
@@ -46,11 +48,13 @@ NOISE_PATTERNS = (
     r'Sharding callback duration',
 )
 _NOISE = re.compile('|'.join(NOISE_PATTERNS))
-# TensorFlow's C++ notices, hidden by TF_CPP_MIN_LOG_LEVEL (for ``is_noise``).
+# TensorFlow's C++ notices, hidden by TF_CPP_MIN_LOG_LEVEL or, for those
+# logged through absl directly, by the native stderr filter.
 CPP_NOISE_PATTERNS = (
     r'cpu_feature_guard', r'Could not find cuda drivers',
     r'failed call to cuInit', r'oneDNN custom operations are on',
     r'Local rendezvous is aborting', r'Error in PredictCost\(\)',
+    r'All log messages before absl::InitializeLog\(\) is called',
 )
 _CPP_NOISE = re.compile('|'.join(CPP_NOISE_PATTERNS))
 
@@ -129,6 +133,17 @@ def is_noise(line):
   return bool(_NOISE.search(line) or _CPP_NOISE.search(line))
 
 
+def _running_a_binary():
+  """True when ``__main__`` is one of the project's entry points (a module
+  of this checkout outside any site-packages), not a test runner."""
+  main_file = getattr(sys.modules.get('__main__'), '__file__', None) or ''
+  main_file = os.path.abspath(main_file)
+  project = os.path.dirname(os.path.dirname(os.path.dirname(
+      os.path.abspath(__file__))))
+  return (main_file.startswith(project + os.sep) and
+          'site-packages' not in main_file)
+
+
 def install(argv=None, environ=None):
   """Applies the quiet settings; returns True if quiet, False if verbose.
 
@@ -141,6 +156,8 @@ def install(argv=None, environ=None):
   environ = os.environ if environ is None else environ
   if requested_verbosity(argv) >= 1:
     return False
+  # A level the user chose (other than the quiet one) keeps the C++ lines.
+  user_level = environ.get('TF_CPP_MIN_LOG_LEVEL', QUIET_TF_CPP_MIN_LOG_LEVEL)
   environ.setdefault('TF_CPP_MIN_LOG_LEVEL', QUIET_TF_CPP_MIN_LOG_LEVEL)
   for name in NOISY_LOGGERS:
     logger = logging.getLogger(name)
@@ -157,6 +174,9 @@ def install(argv=None, environ=None):
                    FutureWarning, UserWarning):
     warnings.filterwarnings('ignore', category=category,
                             module=_QUIET_WARNING_MODULES)
+  if (environ is os.environ and user_level == QUIET_TF_CPP_MIN_LOG_LEVEL
+      and _running_a_binary()):
+    native_stderr.install(is_noise)
   return True
 
 
