@@ -107,15 +107,19 @@ def write_images(path, count, seed=0):
 
 
 def _prepare(work_dir, counts):
-  """Worker: image TFRecords and our random-weight checkpoint."""
+  """Worker: image TFRecords and our random-weight checkpoint (kept if
+  ``work_dir`` has them)."""
   import throughput_bench
   from object_detection_note.core import config_util
   for count in counts:
-    write_images(os.path.join(work_dir, 'images_%d.tfrecord' % count), count)
-  configs = config_util.get_configs_from_pipeline_file(CONFIG)
-  prefix = throughput_bench.write_random_checkpoint(
-      configs, os.path.join(work_dir, 'ours_checkpoint'))
-  print(json.dumps({'checkpoint': prefix}))
+    path = os.path.join(work_dir, 'images_%d.tfrecord' % count)
+    if not os.path.exists(path):
+      write_images(path, count)
+  checkpoint_dir = os.path.join(work_dir, 'ours_checkpoint')
+  if not os.path.exists(os.path.join(checkpoint_dir, 'checkpoint')):
+    configs = config_util.get_configs_from_pipeline_file(CONFIG)
+    throughput_bench.write_random_checkpoint(configs, checkpoint_dir)
+  print(json.dumps({'checkpoint_dir': checkpoint_dir}))
 
 
 def _mine_ours(work_dir, input_path, policy):
@@ -284,14 +288,22 @@ def _run_all(work_dir):
              'machine': machine.describe(), 'cpu_flags': cpu_flags(),
              'image_counts': [str(c) for c in counts], 'config': CONFIG,
              'runs': [], 'setup': {}}
-  results['setup']['prepare'] = timed_run(
+  # A kept --work_dir's inputs, checkpoint and export are reused.
+  prepared = all(os.path.exists(os.path.join(work_dir, name)) for name in (
+      ['ours_checkpoint/checkpoint'] +
+      ['images_%d.tfrecord' % c for c in counts]))
+  results['setup']['prepare'] = {'reused': work_dir} if prepared else timed_run(
       [sys.executable, os.path.abspath(__file__), '--worker=prepare',
        '--work_dir=%s' % work_dir, '--image_counts=%s' %
        ','.join(map(str, counts))], timeout=FLAGS.timeout)
   if 'error' in results['setup']['prepare']:
     raise RuntimeError('preparing the inputs failed: %s' %
                        results['setup']['prepare']['error'])
-  if FLAGS.peer_python:
+  exported = os.path.join(work_dir, 'odapi', 'exported', 'saved_model',
+                          'saved_model.pb')
+  if FLAGS.peer_python and os.path.exists(exported):
+    results['setup']['odapi_export'] = {'reused': work_dir}
+  elif FLAGS.peer_python:
     results['setup']['odapi_export'] = timed_run(
         [FLAGS.peer_python, _PEER_SCRIPT, 'export',
          os.path.join(work_dir, 'odapi')], env=environment, cwd=_HERE,

@@ -15,14 +15,14 @@ Run with the peer venv's python (``peer_setup.sh``; its ``peer.env`` exported):
       ``construct_pipeline`` and ``GenerateDetectionDataFn``) on the
       DirectRunner; prints one JSON line {"images", "seconds"}.
 
-The DoFn reads the signature input ``inputs`` (the TF1 exporter's name);
-``exporter_lib_v2`` names it ``input_tensor``. The only change made here is a
-subclass whose loader takes the signature's single input, whatever its name;
-the inference call and everything after it are the OD API's.
+The DoFn (the TF2 version of the PyPI package) loads the SavedModel with
+``tf.saved_model.load`` in ``setup`` and calls its ``serving_default``
+signature once per record; it runs here unmodified.
 
-TF 2.20 moved ``control_flow_ops.case`` (which tf_slim's tf.Example image
-decoder, used by the exporter's ``tf_example`` input, still calls) to
-``control_flow_case``; it is put back before the export.
+TF 2.20 moved ``control_flow_ops.case`` and ``.cond`` (which tf_slim's
+tf.Example image decoder, used by the exporter's ``tf_example`` input, still
+calls) to ``control_flow_case`` and ``cond``; they are put back before the
+export.
 """
 import json
 import os
@@ -32,10 +32,13 @@ import time
 import apache_beam as beam
 import tensorflow as tf
 from google.protobuf import text_format
+from tensorflow.python.ops import cond as cond_lib
 from tensorflow.python.ops import control_flow_case
 from tensorflow.python.ops import control_flow_ops
 if not hasattr(control_flow_ops, 'case'):
   control_flow_ops.case = control_flow_case.case
+if not hasattr(control_flow_ops, 'cond'):
+  control_flow_ops.cond = cond_lib.cond
 from object_detection import exporter_lib_v2
 from object_detection.builders import model_builder
 from object_detection.dataset_tools.context_rcnn import generate_detection_data
@@ -88,33 +91,7 @@ def export(out_dir):
                                                 'saved_model')}))
 
 
-class _AnyInputNameFn(generate_detection_data.GenerateDetectionDataFn):
-  """The OD API's DoFn, loading a SavedModel whose input is not ``inputs``."""
-
-  def _load_inference_model(self):
-    v1 = tf.compat.v1
-    with self.session_lock:
-      if self._session is not None:
-        return
-      graph = tf.Graph()
-      session = v1.Session(graph=graph)
-      with graph.as_default():
-        meta_graph = v1.saved_model.loader.load(
-            session, [v1.saved_model.tag_constants.SERVING], self._model_dir)
-      signature = meta_graph.signature_def['serving_default']
-      [input_info] = signature.inputs.values()
-      self._input = graph.get_tensor_by_name(input_info.name)
-      outputs = {key: graph.get_tensor_by_name(signature.outputs[key].name)
-                 for key in ('detection_boxes', 'detection_scores',
-                             'num_detections')}
-      self._boxes_node = outputs['detection_boxes']
-      self._scores_node = outputs['detection_scores']
-      self._num_detections_node = outputs['num_detections']
-      self._session = session
-
-
 def mine(input_tfrecord, output_prefix, saved_model_dir):
-  generate_detection_data.GenerateDetectionDataFn = _AnyInputNameFn
   start = time.perf_counter()
   pipeline = beam.Pipeline(options=beam.options.pipeline_options.PipelineOptions(
       ['--runner=DirectRunner']))

@@ -1,6 +1,6 @@
 r"""Where one mining image's time goes, stage by stage, at the paper's shapes.
 
-  .venv/bin/python bench/profile_mining.py [--repeats=3] [--policy=float32]
+  .venv/bin/python bench/profile_mining.py [--repeats=3] [--precision_policy=float32]
 
 configs/ilsvrc13.config's model (IRv2, keep-aspect 600/1024 padded to
 1024x1024, 300 proposals) with random weights, one synthetic 600x1024 JPEG
@@ -32,7 +32,8 @@ from absl import flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer('repeats', 3, 'Timed calls per stage.')
-flags.DEFINE_string('policy', 'float32', 'Precision policy of the model.')
+flags.DEFINE_string('precision_policy', 'float32',
+                    'Precision policy of the model.')
 
 
 def _cpu():
@@ -68,7 +69,7 @@ def main(argv):
   configs = config_util.get_configs_from_pipeline_file(
       mining_side_by_side.CONFIG)
   resizer = configs['model'].faster_rcnn.image_resizer
-  with mixed_precision.policy_scope(FLAGS.policy):
+  with mixed_precision.policy_scope(FLAGS.precision_policy):
     model = model_builder.build(configs['model'], is_training=False,
                                 note_config=configs['note'])
   inference.build_model_inputs(model, resizer)
@@ -130,7 +131,7 @@ def main(argv):
                                             'python_mining')]
   results['sum_of_model_stages_cpu_s'] = sum(results[k]['cpu_s']
                                              for k in parts)
-  print(json.dumps({'policy': FLAGS.policy, 'repeats': repeats,
+  print(json.dumps({'policy': FLAGS.precision_policy, 'repeats': repeats,
                     'load_avg': [round(v, 2) for v in os.getloadavg()],
                     'stages': results}, indent=1))
 
