@@ -18,7 +18,7 @@ PYTEST_ARGS ?=
 # TF_CPP_MIN_LOG_LEVEL set in the environment, or --verbosity=1, brings the
 # libraries' log lines back.
 
-.PHONY: venv protos test test-slow test-distributed data data-noisy data-paper pretrained iterate bench bench-stall ablation ablation-noisy ablation-paper clean
+.PHONY: venv protos test test-slow test-distributed data data-noisy data-paper pretrained iterate bench bench-stall bench-mining ablation ablation-noisy ablation-paper clean
 
 venv: $(STAMP)
 
@@ -88,6 +88,15 @@ bench: protos
 # data part).
 bench-stall: protos
 	$(PY) bench/stall_bench.py $(STALL_ARGS)
+
+# Mining at the paper's shapes (IRv2, 600x1024, 300 proposals), the project's
+# Beam pipeline in float32 and bf16 against the OD API's generate_detection_data
+# job in the peer venv (PEER_PYTHON, built by odapi-reference/peer_setup.sh;
+# without it only the project's side runs), alternating runs
+# -> bench/results/mining_side_by_side.{json,md} (about 20 min on 2 cores).
+PEER_PYTHON ?= .peer-venv/bin/python
+bench-mining: protos
+	$(PY) bench/mining_side_by_side.py $(if $(wildcard $(PEER_PYTHON)),--peer_python=$(PEER_PYTHON)) $(MINING_BENCH_ARGS)
 
 # Paper §4.3 ablation (configs/ablation/*.config: 6 variants, one shared S)
 # -> bench/results/ablation.{json,md,png}: mean ± std over SEEDS, ~16 min per
