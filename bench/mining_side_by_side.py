@@ -41,22 +41,28 @@ import machine
 import peer_compare
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('peer_python', None, 'python of the peer venv '
-                    '(odapi-reference/peer_setup.sh); without it only our '
-                    'side runs.')
-flags.DEFINE_list('image_counts', ['1', '4'], 'Images per run: one count '
-                  '(end to end) or two (marginal per-image figures).')
-flags.DEFINE_integer('rounds', 2, 'Rounds; each runs every side once per '
-                     'image count, in rotating order.')
-flags.DEFINE_list('policies', ['float32', 'mixed_bfloat16'],
-                  'Precision policies of our side.')
-flags.DEFINE_string('output_dir', 'bench/results', 'Where the results go.')
-flags.DEFINE_string('work_dir', None, 'Scratch directory (default: a '
-                    'temporary one, removed at the end).')
-flags.DEFINE_integer('timeout', 1200, 'Seconds allowed per run.')
-flags.DEFINE_string('worker', None, 'Internal: prepare or ours.')
-flags.DEFINE_string('policy', 'float32', 'Internal: policy of an ours worker.')
-flags.DEFINE_string('input', None, 'Internal: TFRecord of a worker.')
+
+
+def define_flags():
+  """The bench's flags; defined when it runs (tests import this module
+  beside other benches that define flags of the same names)."""
+  flags.DEFINE_string('peer_python', None, 'python of the peer venv '
+                      '(odapi-reference/peer_setup.sh); without it only our '
+                      'side runs.')
+  flags.DEFINE_list('image_counts', ['1', '4'], 'Images per run: one count '
+                    '(end to end) or two (marginal per-image figures).')
+  flags.DEFINE_integer('rounds', 2, 'Rounds; each runs every side once per '
+                       'image count, in rotating order.')
+  flags.DEFINE_list('policies', ['float32', 'mixed_bfloat16'],
+                    'Precision policies of our side.')
+  flags.DEFINE_string('output_dir', 'bench/results', 'Where the results go.')
+  flags.DEFINE_string('work_dir', None, 'Scratch directory (default: a '
+                      'temporary one, removed at the end).')
+  flags.DEFINE_integer('timeout', 1200, 'Seconds allowed per run.')
+  flags.DEFINE_string('worker', None, 'Internal: prepare or ours.')
+  flags.DEFINE_string('policy', 'float32', 'Internal: policy of an ours worker.')
+  flags.DEFINE_string('input', None, 'Internal: TFRecord of a worker.')
+
 
 CONFIG = 'configs/ilsvrc13.config'
 NUM_CLASSES = 100
@@ -347,4 +353,5 @@ def main(argv):
 
 if __name__ == '__main__':
   sys.path.insert(0, os.path.dirname(_HERE))
+  define_flags()
   app.run(main)
