@@ -82,10 +82,10 @@ bench: protos
 	test -e $(DATA_DIR)/manifest.json || $(MAKE) data
 	$(PY) bench/run_bench.py $(BENCH_ARGS)
 
-# make data and a 128-run shard merge, idle and beside two busy CPU loops, and
-# the mining stage 5 times in one process -> bench/results/stall.{json,md}
-# (about 7 min on the shared 2-core machine; STALL_ARGS=--quick for a smaller
-# data part).
+# make data, each converter on its test inputs and a 128-run shard merge, idle
+# and beside two busy CPU loops, and the mining stage 5 times in one process
+# -> bench/results/stall.{json,md} (about 9 min on the shared 2-core machine;
+# STALL_ARGS=--quick for a smaller data part).
 bench-stall: protos
 	$(PY) bench/stall_bench.py $(STALL_ARGS)
 

@@ -25,6 +25,7 @@ end-to-end figures at the larger count are given too.
 
 Writes ``<output_dir>/mining_side_by_side.{json,md}`` atomically after every run.
 """
+import quiet_first  # pylint: disable=unused-import  # before TensorFlow
 import json
 import os
 import resource

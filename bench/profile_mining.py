@@ -20,6 +20,7 @@ image. Each stage is its own ``tf.function``, warmed up once, then timed
 
 Prints one JSON object.
 """
+import quiet_first  # pylint: disable=unused-import  # before TensorFlow
 import json
 import os
 import statistics

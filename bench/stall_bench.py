@@ -11,6 +11,11 @@ r"""Stall bench: host-side file work idle and beside two busy CPU loops.
   ``make`` process tree (``resource.getrusage(RUSAGE_CHILDREN)``) and whether
   the loaded run wrote the same shard bytes as the idle one. ``--quick``
   runs the synthetic converter directly on 120 + 30 scenes instead.
+* ``converters``: each dataset converter binary (COCO 2017, ILSVRC 2013,
+  Open Images: ``pipelines/create_*_tfrecords.py``) as a subprocess on the
+  inputs its tests use (``tests/pipelines/converter_fixtures.py``), idle and
+  beside the busy loops; wall time, CPU time and whether both runs wrote the
+  same shard bytes. The synthetic converter is the ``data`` part.
 * ``merge``: 128 run files x 6 records of 50 KB merged into one shard with
   ``sorted_runs.merge_runs`` (the plain TFRecord reader), and the same merge
   reading each run with one tf.data iterator (the reader it replaced, kept
@@ -48,6 +53,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # code must be the code beside this script).
 sys.path.insert(0, REPO_ROOT)
 
+import quiet_first  # pylint: disable=unused-import,g-import-not-at-top,wrong-import-position  # before TensorFlow
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from object_detection_note.core import config_util  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -57,10 +63,12 @@ from object_detection_note.data import label_map_util  # pylint: disable=g-impor
 from object_detection_note.data import sorted_runs  # pylint: disable=g-import-not-at-top,wrong-import-position
 from object_detection_note.mining import detectors  # pylint: disable=g-import-not-at-top,wrong-import-position
 from object_detection_note.mining import mining_pipeline  # pylint: disable=g-import-not-at-top,wrong-import-position
+sys.path.insert(0, os.path.join(REPO_ROOT, 'tests', 'pipelines'))
+import converter_fixtures  # pylint: disable=g-import-not-at-top,wrong-import-position
 import machine  # pylint: disable=g-import-not-at-top,wrong-import-position
 import throughput_bench  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-PARTS = ('data', 'merge', 'mining')
+PARTS = ('data', 'converters', 'merge', 'mining')
 FLAGS = flags.FLAGS
 
 
@@ -73,8 +81,8 @@ def define_flags():
   flags.DEFINE_integer('busy_loops', 2,
                        'Busy CPU loops beside the loaded runs.')
   flags.DEFINE_integer('mining_runs', 5, 'Mining stages run in one process.')
-  flags.DEFINE_integer('data_timeout', 1800, 'Seconds before a data run is '
-                       'stopped and recorded as timed out.')
+  flags.DEFINE_integer('data_timeout', 1800, 'Seconds before a data or '
+                       'converter run is stopped and recorded as timed out.')
   flags.DEFINE_bool('render', False, 'Only rewrite stall.md from the '
                     'stall.json in --output_dir.')
   flags.DEFINE_string('output_dir', os.path.join(REPO_ROOT, 'bench', 'results'),
@@ -148,10 +156,15 @@ def _data_command(data_dir, quick):
 
 
 def _run_data(data_dir, quick, timeout):
+  return _run_command(_data_command(data_dir, quick), timeout)
+
+
+def _run_command(command, timeout):
+  """Runs ``command`` from the repository root; 'ok' or what went wrong."""
   try:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [REPO_ROOT] + [p for p in [os.environ.get('PYTHONPATH')] if p]))
-    completed = subprocess.run(_data_command(data_dir, quick), cwd=REPO_ROOT,
+    completed = subprocess.run(command, cwd=REPO_ROOT,
                                env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, timeout=timeout,
                                check=False)
@@ -187,6 +200,39 @@ def data_part(work_dir, quick, loops, timeout):
       out['loaded']['wall_s'] / out['idle']['wall_s'], 2)
   shutil.rmtree(loaded_dir, ignore_errors=True)
   return out, idle_dir
+
+
+# ------------------------------------------------------------ converters
+def _converter_run(name, root, timeout):
+  """Writes ``name``'s test inputs under ``root`` and times its binary."""
+  script, write_inputs, converter_args = converter_fixtures.CONVERTERS[name]
+  os.makedirs(root)
+  paths = write_inputs(root)
+  command = [sys.executable, os.path.join(REPO_ROOT, 'pipelines', script)
+            ] + converter_args(paths)
+  status, timing = timed(_run_command, command, timeout)
+  timing['status'] = status
+  return timing, paths['out']
+
+
+def converters_part(work_dir, loops, timeout):
+  """Each converter on its test inputs, idle and beside ``loops`` loops."""
+  out = {}
+  for name in sorted(converter_fixtures.CONVERTERS):
+    idle, idle_out = _converter_run(
+        name, os.path.join(work_dir, name + '_idle'), timeout)
+    with busy_loops(loops):
+      loaded, loaded_out = _converter_run(
+          name, os.path.join(work_dir, name + '_loaded'), timeout)
+    out[name] = {
+        'command': 'python pipelines/%s <tests/pipelines/converter_fixtures '
+                   'inputs>' % converter_fixtures.CONVERTERS[name][0],
+        'idle': idle, 'loaded': loaded,
+        'loaded_over_idle_wall': round(loaded['wall_s'] / idle['wall_s'], 2),
+        'loaded_shards_identical_to_idle': _same_shards(idle_out, loaded_out)}
+    logging.info('converter %s: %.1f s idle, %.1f s loaded', name,
+                 idle['wall_s'], loaded['wall_s'])
+  return out
 
 
 # ----------------------------------------------------------------- merge
@@ -279,8 +325,10 @@ def _load(values):
 
 
 def _row(name, t):
-  return '| %s | %.1f | %.1f | %.1f | %s | %s |' % (
+  cpu = t['cpu_s'] + t['children_cpu_s']
+  return '| %s | %.1f | %.1f | %.1f | %s | %s | %s |' % (
       name, t['wall_s'], t['cpu_s'], t['children_cpu_s'],
+      '%.2f' % (cpu / t['wall_s']) if t['wall_s'] else '?',
       _load(t['load_avg_before']), _load(t['load_avg_after']))
 
 
@@ -293,13 +341,26 @@ def markdown(results):
            '', '"idle": without this bench\'s busy loops (the machine may be '
            'shared: see the load average before and after each run); '
            '"loaded": beside %d busy loops.' % results['busy_loops'],
+           '"CPU / wall": the cores the run kept busy on average. A run that '
+           'waits (a stall) shows wall time growing with CPU / wall falling '
+           'far below the share the scheduler gives it; a CPU-bound run '
+           'beside the loops keeps its CPU time and its wall time grows by '
+           'the time-sharing factor (about 1.5x for a one-thread run beside '
+           '2 loops on 2 idle cores, more when the machine is shared).',
            '', '| run | wall s | CPU s (self) | CPU s (children) | '
-           'load 1 min before | after |', '|---|---|---|---|---|---|']
+           'CPU / wall | load 1 min before | after |',
+           '|---|---|---|---|---|---|---|']
   data = results.get('data')
   if data:
     lines.append(_row('data idle (%s)' % data['idle']['status'], data['idle']))
     lines.append(_row('data loaded (%s)' % data['loaded']['status'],
                       data['loaded']))
+  converters = results.get('converters', {})
+  for name, runs in sorted(converters.items()):
+    for load in ('idle', 'loaded'):
+      lines.append(_row('%s converter %s (%s)' % (name, load,
+                                                  runs[load]['status']),
+                        runs[load]))
   merge = results.get('merge')
   if merge:
     for name in ('tfrecord_reader', 'tf_data_per_run'):
@@ -316,6 +377,11 @@ def markdown(results):
                  'to idle: %s (`%s`)' % (
                      data['loaded_over_idle_wall'],
                      data['loaded_shards_identical_to_idle'], data['command']))
+  for name, runs in sorted(converters.items()):
+    lines.append('- %s converter: loaded / idle wall = %.2f; loaded shards '
+                 'identical to idle: %s (`%s`)' % (
+                     name, runs['loaded_over_idle_wall'],
+                     runs['loaded_shards_identical_to_idle'], runs['command']))
   if mining:
     cpus = [t['cpu_s'] for t in mining['runs']]
     lines.append('- mining: max / min wall over %d runs in one process = %.2f '
@@ -356,6 +422,10 @@ def main(argv):
       results['data'], data_dir = data_part(work_dir, FLAGS.quick,
                                             FLAGS.busy_loops,
                                             FLAGS.data_timeout)
+      _write(results, FLAGS.output_dir)
+    if 'converters' in FLAGS.parts:
+      results['converters'] = converters_part(work_dir, FLAGS.busy_loops,
+                                              FLAGS.data_timeout)
       _write(results, FLAGS.output_dir)
     if 'merge' in FLAGS.parts:
       results['merge'] = merge_part(work_dir, FLAGS.busy_loops)

@@ -35,7 +35,9 @@ _SCRIPTS = ('pipelines/create_coco17_tfrecords.py',
             'pipelines/create_ilsvrc13_tfrecords.py',
             'pipelines/create_openimages_tfrecords.py',
             'pipelines/create_synthetic_tfrecords.py',
-            'bench/run_bench.py', 'bench/run_ablation.py')
+            'bench/run_bench.py', 'bench/run_ablation.py',
+            'bench/stall_bench.py', 'bench/mining_side_by_side.py',
+            'bench/profile_mining.py')
 # Lines the issue found in the binaries' output, verbatim.
 _KNOWN_NOISE = ('Failed to import GCSFileSystem', 'apitools not found',
                 'failed call to cuInit', 'Could not find cuda drivers',
@@ -87,7 +89,7 @@ def test_helpfull_is_quiet():
   # --helpfull of the binaries no other test here runs (each process costs
   # seconds of TF and Beam imports).
   binaries = [b for b in _MODULES + _SCRIPTS if b not in _RUN_BELOW]
-  assert len(binaries) == 4
+  assert len(binaries) == 7
   with concurrent.futures.ThreadPoolExecutor(2) as pool:
     runs = list(pool.map(lambda b: _run(b, ['--helpfull']), binaries))
   for binary, run in zip(binaries, runs):

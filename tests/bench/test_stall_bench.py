@@ -42,3 +42,21 @@ def test_old_reader_merge_writes_the_same_shard(tmp_path):
     assert merge(runs, shard) == 12
     shards.append(open(shard, 'rb').read())
   assert shards[0] == shards[1]
+
+
+def test_converter_run_on_its_test_inputs_and_report_rows(tmp_path):
+  timing, out_dir = stall_bench._converter_run(  # pylint: disable=protected-access
+      'openimages', str(tmp_path / 'openimages'), timeout=600)
+  assert timing['status'] == 'ok'
+  assert timing['children_cpu_s'] > 0 and timing['wall_s'] > 0
+  assert stall_bench._same_shards(out_dir, out_dir)  # pylint: disable=protected-access
+  results = {'command': 'python bench/stall_bench.py', 'date': 'd',
+             'machine': {}, 'busy_loops': 2,
+             'converters': {'openimages': {
+                 'command': 'c', 'idle': timing, 'loaded': timing,
+                 'loaded_over_idle_wall': 1.0,
+                 'loaded_shards_identical_to_idle': True}}}
+  text = stall_bench.markdown(results)
+  assert '| openimages converter idle (ok) |' in text
+  assert '| openimages converter loaded (ok) |' in text
+  assert '- openimages converter: loaded / idle wall = 1.00' in text

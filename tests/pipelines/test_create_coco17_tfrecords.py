@@ -6,16 +6,16 @@ import os
 
 from absl import flags
 import numpy as np
-from PIL import Image
 import pytest
 import tensorflow as tf
 
 from object_detection_note.core.fields import DatasetFiles
 from object_detection_note.core.fields import Splits
-from object_detection_note.data import coco17
 from object_detection_note.data import dataset_writer
 from object_detection_note.data import label_map_util
 from object_detection_note.data import tf_example_codec
+
+import converter_fixtures
 
 _PIPELINE = os.path.join(os.path.dirname(__file__), '..', '..', 'pipelines',
                          'create_coco17_tfrecords.py')
@@ -24,74 +24,19 @@ _spec = importlib.util.spec_from_file_location('create_coco17_tfrecords',
 pipeline = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(pipeline)
 
-W, H = 32, 24
-VOC_IDS = dict(zip(coco17.VOC_CATEGORY_NAMES,
-                   (1, 2, 3, 4, 5, 6, 7, 9, 16, 17, 18, 19, 20, 21, 44, 62, 63,
-                    64, 67, 72)))
-OTHER = {'zebra': 24, 'giraffe': 25, 'kite': 38, 'oven': 79}
-ALL_IDS = {**VOC_IDS, **OTHER}
-# image id → [(category, [x, y, w, h], iscrowd)]
-TRAIN = {
-    1: [('person', [0, 0, 16, 12], 0), ('zebra', [4, 6, 8, 10], 0),
-        ('person', [0, 0, 32, 24], 1)],
-    2: [('dog', [2, 2, 10, 10], 0)],
-    3: [('zebra', [0, 0, 5, 5], 0), ('zebra', [10, 10, 5, 5], 0)],
-    4: [('giraffe', [0, 0, 5, 5], 0), ('kite', [1, 1, 5, 5], 0)],
-    5: [('kite', [28, 20, 8, 8], 0)],  # clipped to the image
-    6: [('oven', [0, 0, 5, 5], 0)],
-    7: [('oven', [2, 2, 5, 5], 0), ('zebra', [3, 3, 5, 5], 0)],
-    8: [('giraffe', [6, 6, 5, 5], 0)],
-    9: [],
-}
-VAL = {
-    10: [('car', [0, 0, 4, 4], 0), ('oven', [8, 4, 16, 8], 0)],
-    11: [('giraffe', [0, 0, 4, 4], 0)],
-    12: [('cat', [1, 1, 4, 4], 0)],
-}
-
-
-def _write_coco(path, image_dir, images):
-  os.makedirs(image_dir, exist_ok=True)
-  coco = {'categories': [{'id': i, 'name': n} for n, i in ALL_IDS.items()],
-          'images': [], 'annotations': []}
-  for image_id, anns in images.items():
-    name = '%012d.jpg' % image_id
-    Image.new('RGB', (W, H), (image_id * 10, 50, 90)).save(
-        os.path.join(image_dir, name), format='JPEG')
-    coco['images'].append({'id': image_id, 'file_name': name, 'height': H,
-                           'width': W})
-    for category, bbox, crowd in anns:
-      coco['annotations'].append({
-          'id': 100 * image_id + len(coco['annotations']),
-          'image_id': image_id, 'category_id': ALL_IDS[category],
-          'bbox': bbox, 'iscrowd': crowd, 'area': bbox[2] * bbox[3]})
-  with open(path, 'w') as f:
-    json.dump(coco, f)
+W, H = converter_fixtures.COCO_W, converter_fixtures.COCO_H
 
 
 @pytest.fixture(name='coco')
 def _coco(tmp_path):
-  root = str(tmp_path)
-  paths = dict(train_json=os.path.join(root, 'instances_train2017.json'),
-               val_json=os.path.join(root, 'instances_val2017.json'),
-               train_dir=os.path.join(root, 'train2017'),
-               val_dir=os.path.join(root, 'val2017'),
-               out=os.path.join(root, 'out'))
-  _write_coco(paths['train_json'], paths['train_dir'], TRAIN)
-  _write_coco(paths['val_json'], paths['val_dir'], VAL)
-  return paths
+  return converter_fixtures.write_coco(str(tmp_path))
 
 
 def _run_main(coco, *extra):
   flag_values = flags.FlagValues()
   pipeline.define_flags(flag_values)
-  argv = flag_values([
-      'prog', '--train_annotations_file=' + coco['train_json'],
-      '--val_annotations_file=' + coco['val_json'],
-      '--train_image_dir=' + coco['train_dir'],
-      '--val_image_dir=' + coco['val_dir'], '--output_dir=' + coco['out'],
-      '--seed_images_per_category=1', '--seed=3', '--num_shards=2',
-      '--runner=FnApiRunner'] + list(extra), known_only=True)
+  argv = flag_values(['prog'] + converter_fixtures.coco_args(coco) +
+                     list(extra), known_only=True)
   assert argv == ['prog', '--runner=FnApiRunner']
   pipeline.main(argv, flag_values)
 

@@ -16,6 +16,8 @@ from object_detection_note.data import dataset_writer
 from object_detection_note.data import label_map_util
 from object_detection_note.data import tf_example_codec
 
+import converter_fixtures
+
 _PIPELINE = os.path.join(os.path.dirname(__file__), '..', '..', 'pipelines',
                          'create_ilsvrc13_tfrecords.py')
 _spec = importlib.util.spec_from_file_location('create_ilsvrc13_tfrecords',
@@ -23,81 +25,22 @@ _spec = importlib.util.spec_from_file_location('create_ilsvrc13_tfrecords',
 pipeline = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(pipeline)
 
-W, H = 20, 16
-APPLE, BEAR, IPOD, ZEBRA = 'n00000001', 'n00000002', 'n00000003', 'n00000004'
-FULL = (1, 1, W, H)  # 1-based inclusive: the whole image.
-LEFT = (1, 1, W // 2, H)  # Left half.
-VAL1 = {'v1': [(APPLE,) + LEFT, (IPOD,) + FULL], 'v2': [(IPOD,) + FULL],
-        'v3': [(ZEBRA,) + LEFT], 'v4': [(ZEBRA,) + LEFT, (ZEBRA,) + FULL],
-        'v5': [(BEAR,) + FULL], 'v6': []}
-VAL2 = {'v7': [(BEAR,) + FULL, (ZEBRA,) + LEFT], 'v8': [(APPLE,) + FULL]}
-TRAIN = {IPOD + '_1': [(IPOD,) + LEFT], ZEBRA + '_2': [(ZEBRA,) + FULL]}
-CMYK = 'v5'  # Stored as a CMYK JPEG: re-encoded as RGB.
-
-
-def _xml(objects):
-  body = ''.join(
-      '<object><name>%s</name><bndbox><xmin>%d</xmin><ymin>%d</ymin>'
-      '<xmax>%d</xmax><ymax>%d</ymax></bndbox></object>' % o for o in objects)
-  return ('<annotation><size><width>%d</width><height>%d</height></size>%s'
-          '</annotation>' % (W, H, body))
-
-
-def _add_image(image_dir, annotation_dir, relative, objects, value):
-  for root in (image_dir, annotation_dir):
-    os.makedirs(os.path.dirname(os.path.join(root, relative)), exist_ok=True)
-  mode, color = ('CMYK', (value, 0, 0, 0)) if relative == CMYK else (
-      'RGB', (value, 0, 0))
-  Image.new(mode, (W, H), color).save(
-      os.path.join(image_dir, relative + '.JPEG'), format='JPEG')
-  with open(os.path.join(annotation_dir, relative + '.xml'), 'w') as f:
-    f.write(_xml(objects))
+W, H = converter_fixtures.ILSVRC_W, converter_fixtures.ILSVRC_H
+IPOD, ZEBRA = converter_fixtures.IPOD, converter_fixtures.ZEBRA
+TRAIN, CMYK = converter_fixtures.ILSVRC_TRAIN, converter_fixtures.CMYK
+_xml = converter_fixtures.annotation_xml
 
 
 @pytest.fixture(name='tree')
 def _tree(tmp_path):
-  """A devkit-like layout: data/meta lists, val and train image/XML dirs."""
-  root = str(tmp_path)
-  paths = {k: os.path.join(root, k) for k in ('val_img', 'val_ann',
-                                               'train_img', 'train_ann')}
-  devkit_data = os.path.join(root, 'devkit', 'data', 'det_lists')
-  os.makedirs(devkit_data)
-  synsets = os.path.join(root, 'synsets.txt')
-  with open(synsets, 'w') as f:  # Not in alphabetical order.
-    f.write('%s zebra\n%s iPod\n%s apple\n%s Bear\n' %
-            (ZEBRA, IPOD, APPLE, BEAR))
-  for i, (name, objects) in enumerate(sorted({**VAL1, **VAL2}.items())):
-    _add_image(paths['val_img'], paths['val_ann'], name, objects, 10 * i)
-  for i, (name, objects) in enumerate(sorted(TRAIN.items())):
-    _add_image(paths['train_img'], paths['train_ann'],
-               name.split('_')[0] + '/' + name, objects, 200 + i)
-  for split, names in (('val1', VAL1), ('val2', VAL2)):
-    with open(os.path.join(devkit_data, split + '.txt'), 'w') as f:
-      f.writelines('%s %d\n' % (n, i + 1) for i, n in enumerate(sorted(names)))
-  paths['train_list'] = os.path.join(root, 'train_augment.txt')
-  with open(paths['train_list'], 'w') as f:
-    f.write('\n'.join(sorted(TRAIN)) + '\n')
-  paths.update(synsets=synsets, devkit=os.path.join(root, 'devkit'),
-               val1=os.path.join(devkit_data, 'val1.txt'),
-               val2=os.path.join(devkit_data, 'val2.txt'),
-               out=os.path.join(root, 'out'))
-  return paths
+  return converter_fixtures.write_ilsvrc(str(tmp_path))
 
 
 def _run_main(tree, *extra):
   flag_values = flags.FlagValues()
   pipeline.define_flags(flag_values)
-  argv = flag_values([
-      'prog', '--devkit_dir=' + tree['devkit'],
-      '--synsets_file=' + tree['synsets'],
-      '--val_image_dir=' + tree['val_img'],
-      '--val_annotation_dir=' + tree['val_ann'],
-      '--train_image_dir=' + tree['train_img'],
-      '--train_annotation_dir=' + tree['train_ann'],
-      '--train_augment_list=' + tree['train_list'],
-      '--output_dir=' + tree['out'], '--num_source_categories=2',
-      '--seed_images_min=1', '--seed_images_max=1', '--num_shards=2',
-      '--seed=5', '--runner=FnApiRunner'] + list(extra), known_only=True)
+  argv = flag_values(['prog'] + converter_fixtures.ilsvrc_args(tree) +
+                     list(extra), known_only=True)
   assert argv[:2] == ['prog', '--runner=FnApiRunner']  # Beam options.
   pipeline.main(argv, flag_values)
 

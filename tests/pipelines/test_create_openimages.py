@@ -4,7 +4,6 @@ import importlib.util
 import os
 
 from absl import flags
-from PIL import Image
 import pytest
 import tensorflow as tf
 
@@ -14,6 +13,8 @@ from object_detection_note.data import dataset_writer
 from object_detection_note.data import label_map_util
 from object_detection_note.data import tf_example_codec
 
+import converter_fixtures
+
 _PIPELINE = os.path.join(os.path.dirname(__file__), '..', '..', 'pipelines',
                          'create_openimages_tfrecords.py')
 _spec = importlib.util.spec_from_file_location('create_openimages_tfrecords',
@@ -21,59 +22,19 @@ _spec = importlib.util.spec_from_file_location('create_openimages_tfrecords',
 pipeline = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(pipeline)
 
-DESCRIPTIONS = ('/m/cat,Cat\n/m/dog,Dog\n/m/mouse,Mouse\n'
-                '/m/cmouse,Computer mouse\n/m/moto,Motorcycle\n'
-                '/m/tv,Television\n/m/tree,Tree\n/m/veh,"Vehicle, land"\n')
-LABELS = [
-    ('img1', '/m/cat', 1), ('img1', '/m/tree', 1), ('img1', '/m/dog', 0),
-    ('img2', '/m/tree', 1), ('img2', '/m/veh', 1),  # No match: dropped.
-    ('img3', '/m/dog', 0),  # No positive label: dropped.
-    ('img4', '/m/mouse', 1),  # The animal, excluded by the name map.
-    ('img5', '/m/cmouse', 1), ('img5', '/m/moto', 1), ('img5', '/m/cat', 1),
-    ('img6', '/m/tv', 1), ('img6', '/m/tree', 1),
-]
-TARGET_MAP = ''.join(
-    'item {\n  name: "%s"\n  id: %d\n%s}\n' %
-    (name, i, '  display_name: "%s"\n' % display if display else '')
-    for i, (name, display) in enumerate(
-        [('cat', ''), ('mouse', ''), ('motorcycle', ''), ('tv', 'Television'),
-         ('zebra', '')], start=1))
+TARGET_MAP = converter_fixtures.TARGET_MAP
 
 
 @pytest.fixture(name='files')
 def _files(tmp_path):
-  root = str(tmp_path)
-  paths = {k: os.path.join(root, v) for k, v in (
-      ('labels', 'labels.csv'), ('classes', 'class-descriptions.csv'),
-      ('name_map', 'names.csv'), ('label_map', 'coco.pbtxt'),
-      ('images', 'train'), ('out', 'out'))}
-  with open(paths['labels'], 'w') as f:
-    f.write('ImageID,Source,LabelName,Confidence\n')
-    f.writelines('%s,verification,%s,%d\n' % row for row in LABELS)
-  with open(paths['classes'], 'w') as f:
-    f.write(DESCRIPTIONS)
-  with open(paths['name_map'], 'w') as f:
-    f.write('openimages_class,target_class\nMouse,\n/m/cmouse,mouse\n')
-  with open(paths['label_map'], 'w') as f:
-    f.write(TARGET_MAP)
-  os.makedirs(paths['images'])
-  for i in range(1, 7):
-    Image.new('RGB', (10 + i, 8), (i, 0, 0)).save(
-        os.path.join(paths['images'], 'img%d.jpg' % i), format='JPEG')
-  return paths
+  return converter_fixtures.write_openimages(str(tmp_path))
 
 
 def _run_main(files, *extra):
   flag_values = flags.FlagValues()
   pipeline.define_flags(flag_values)
-  argv = flag_values([
-      'prog', '--image_labels_csv=' + files['labels'],
-      '--class_descriptions_csv=' + files['classes'],
-      '--image_dir=' + files['images'],
-      '--target_label_map=' + files['label_map'],
-      '--class_name_map=' + files['name_map'],
-      '--output_dir=' + files['out'], '--num_shards=2',
-      '--runner=FnApiRunner'] + list(extra), known_only=True)
+  argv = flag_values(['prog'] + converter_fixtures.openimages_args(files) +
+                     list(extra), known_only=True)
   pipeline.main(argv, flag_values)
 
 
