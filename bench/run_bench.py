@@ -43,6 +43,7 @@ from object_detection_note.core import file_io  # pylint: disable=g-import-not-a
 import machine  # pylint: disable=g-import-not-at-top,wrong-import-position
 import peer_compare  # pylint: disable=g-import-not-at-top,wrong-import-position
 import report  # pylint: disable=g-import-not-at-top,wrong-import-position
+import utilisation  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 SECTIONS = ('train', 'mining', 'eval')
 SETTINGS = ('irv2_320', 'irv2_600x1024', 'tiny')
@@ -177,68 +178,9 @@ def _run_subprocess(task, steps):
   return result
 
 
-def _add_utilisation(results):
-  """Fraction of the measured matmul peak of its dtype, per case."""
-  peak = {dtype: p for dtype, p in (results.get('peak') or {}).items()
-          if isinstance(p, dict) and 'flops_per_s' in p}
-  cases = list((results.get('train') or {}).values())
-  if results.get('eval'):
-    cases.append(results['eval'])
-  for block in (results.get('peer_comparison') or {}).values():
-    for record in block.get('rounds', []):
-      cases.extend(record[side] for side in ('project', 'odapi')
-                   if isinstance(record.get(side), dict))
-  for case in cases:
-    dtype = case.get('compute_dtype')
-    if dtype in peak and 'achieved_flops_per_s' in case:
-      case['peak_flops_per_s'] = peak[dtype]['flops_per_s']
-      case['fraction_of_peak'] = (case['achieved_flops_per_s'] /
-                                  peak[dtype]['flops_per_s'])
-      if 'achieved_flops_per_cpu_s' in case and (
-          'flops_per_cpu_s' in peak[dtype]):
-        # Per CPU-second: the figure that survives a shared machine.
-        case['fraction_of_peak_cpu'] = (case['achieved_flops_per_cpu_s'] /
-                                        peak[dtype]['flops_per_cpu_s'])
-
-
-def _utilisation_markdown(results):
-  """A table of FLOPs, FLOP/s and fraction of the peak per case."""
-  rows = [(name, case) for name, case in
-          sorted((results.get('train') or {}).items())]
-  if results.get('eval'):
-    rows.append(('eval (per image)', results['eval']))
-  rows = [(n, c) for n, c in rows if 'fraction_of_peak' in c]
-  if not rows:
-    return ''
-  peak = {dtype: p for dtype, p in results['peak'].items()
-          if isinstance(p, dict) and 'flops_per_s' in p}
-  lines = ['', '## Utilisation', '',
-           'Peak: %s (a %d² matmul, measured in this run; wall / CPU '
-           'second).' % (
-               ', '.join('%s %.1f / %.1f GFLOP/s' % (
-                   d, p['flops_per_s'] / 1e9,
-                   p.get('flops_per_cpu_s', float('nan')) / 1e9)
-                         for d, p in sorted(peak.items())),
-               next(iter(peak.values())).get('size', 0)),
-           '',
-           '| case | dtype | GFLOP per step | achieved GFLOP/s | '
-           'fraction of peak | GFLOP per CPU-s | fraction of peak per CPU-s |',
-           '|---|---|---:|---:|---:|---:|---:|']
-  for name, case in rows:
-    count = case.get('flops_per_step', case.get('flops_per_image', 0))
-    lines.append('| %s | %s | %.2f | %.1f | %.2f | %s | %s |' % (
-        name, case['compute_dtype'], count / 1e9,
-        case['achieved_flops_per_s'] / 1e9, case['fraction_of_peak'],
-        '%.1f' % (case['achieved_flops_per_cpu_s'] / 1e9)
-        if 'achieved_flops_per_cpu_s' in case else '—',
-        '%.2f' % case['fraction_of_peak_cpu']
-        if 'fraction_of_peak_cpu' in case else '—'))
-  return '\n'.join(lines) + '\n'
-
-
 def _write_results(results):
   """Adds the ratios, then rewrites bench.json and bench.md."""
-  _add_utilisation(results)
+  utilisation.add_utilisation(results)
   if results.get('train'):
     results['ratios'] = report.ratios(results['train'])
     results['reference'] = report.reference_comparison(
@@ -247,7 +189,7 @@ def _write_results(results):
                            json.dumps(results, indent=1, sort_keys=False))
   file_io.write_atomically(
       os.path.join(FLAGS.output_dir, 'bench.md'),
-      report.markdown(results) + _utilisation_markdown(results) +
+      report.markdown(results) + utilisation.markdown(results) +
       peer_compare.markdown(results.get('peer_comparison')))
 
 

@@ -87,15 +87,42 @@ def replicate_image_level_set(pattern, directory, copies):
   return beam_io.shard_pattern(prefix), copies * len(serialized)
 
 
+def _cpu_seconds():
+  return sum(os.times()[:2])
+
+
 def detector_throughput(configs, checkpoint, batch_size, max_images=64):
-  """Images/s of the mining detector alone (after one warm-up batch)."""
+  """Images/s of the mining detector alone (after one warm-up batch).
+
+  Returns:
+    (images per wall second, images per CPU second of this process, the
+    number of images, the [H, W, 3] shape of the first image).
+  """
   pattern, _ = _image_level(configs)
   images = _decoded_images(pattern, max_images)
   detect = detectors.checkpoint_detector(CONFIG, checkpoint, batch_size)
   detect(images[:batch_size])
-  start = time.perf_counter()
+  cpu_start, start = _cpu_seconds(), time.perf_counter()
   detect(images)
-  return len(images) / (time.perf_counter() - start), len(images)
+  seconds = time.perf_counter() - start
+  cpu_seconds = _cpu_seconds() - cpu_start
+  return (len(images) / seconds, len(images) / cpu_seconds, len(images),
+          images[0].shape)
+
+
+def mining_flops_per_image(configs, checkpoint, batch_size, image_shape):
+  """FLOPs per image of the mining detector's graph, and its compute dtype.
+
+  Counted (``flops.function_flops``) on ``inference.detect``, the function
+  ``detectors.checkpoint_detector`` runs, traced for one batch of
+  ``batch_size`` uint8 images of ``image_shape`` [H, W, 3].
+  """
+  model = eval_loop.restore_for_eval(configs, checkpoint)
+  resizer = configs['model'].faster_rcnn.image_resizer
+  run = tf.function(lambda images: inference.detect(model, images, resizer))
+  counted = flops_lib.function_flops(
+      run, tf.TensorSpec([batch_size] + list(image_shape), tf.uint8))
+  return counted / batch_size, model.box_predictor.det_cls.compute_dtype
 
 
 def mining_throughput(configs, checkpoint, pattern, num_workers, work_dir):
@@ -138,17 +165,27 @@ def run_mining(num_workers_list=(1, 2), copies=4):
   with tempfile.TemporaryDirectory(prefix='bench_mining_') as work_dir:
     checkpoint = write_random_checkpoint(configs, work_dir)
     batch_size = configs['note'].mining.batch_size or 8
-    rate, count = detector_throughput(configs, checkpoint, batch_size)
+    rate, cpu_rate, count, image_shape = detector_throughput(
+        configs, checkpoint, batch_size)
+    flops_per_image, dtype = mining_flops_per_image(configs, checkpoint,
+                                                    batch_size, image_shape)
     pattern, num_images = replicate_image_level_set(
         _image_level(configs)[0], work_dir, copies)
     runs = [mining_throughput(configs, checkpoint, pattern, n, work_dir)
             for n in num_workers_list]
+  for run in runs:
+    run.update(compute_dtype=dtype, flops_per_image=flops_per_image,
+               achieved_flops_per_s=flops_per_image * run['images_per_s'])
   return {
       'config': CONFIG,
       'input': 'image_level set x %d (%d images in %d shards)' % (
           copies, num_images, copies),
-      'detector_only': {'images': count, 'images_per_s': rate,
-                        'batch_size': batch_size},
+      'detector_only': {
+          'images': count, 'images_per_s': rate, 'batch_size': batch_size,
+          'images_per_cpu_s': cpu_rate, 'compute_dtype': dtype,
+          'flops_per_image': flops_per_image,
+          'achieved_flops_per_s': flops_per_image * rate,
+          'achieved_flops_per_cpu_s': flops_per_image * cpu_rate},
       'pipeline': runs,
   }
 
