@@ -1,6 +1,6 @@
 r"""Stall bench: host-side file work idle and beside two busy CPU loops.
 
-  python bench/stall_bench.py [--quick] [--parts=data,merge,mining] \
+  python bench/stall_bench.py [--quick] [--parts=data,converters,merge,mining] \
     [--output_dir=bench/results] [--render]
 
 (``make bench-stall``). Parts:
@@ -19,7 +19,9 @@ r"""Stall bench: host-side file work idle and beside two busy CPU loops.
 * ``merge``: 128 run files x 6 records of 50 KB merged into one shard with
   ``sorted_runs.merge_runs`` (the plain TFRecord reader), and the same merge
   reading each run with one tf.data iterator (the reader it replaced, kept
-  here only as the comparison), idle and beside the busy loops.
+  here only as the comparison), idle and beside the busy loops; each merge
+  runs in a child process, killed and recorded as stalled after
+  ``--merge_timeout`` seconds.
 * ``mining``: the mining stage (``mining_pipeline.run_mining``, one in-process
   Beam worker) run 5 times in this one process over the image-level split
   written by the ``data`` part, with the tiny model of
@@ -35,6 +37,7 @@ import datetime
 import filecmp
 import glob
 import heapq
+import multiprocessing
 import os
 import resource
 import shutil
@@ -83,6 +86,8 @@ def define_flags():
   flags.DEFINE_integer('mining_runs', 5, 'Mining stages run in one process.')
   flags.DEFINE_integer('data_timeout', 1800, 'Seconds before a data or '
                        'converter run is stopped and recorded as timed out.')
+  flags.DEFINE_integer('merge_timeout', 240, 'Seconds before a merge is '
+                       'killed and recorded as stalled.')
   flags.DEFINE_bool('render', False, 'Only rewrite stall.md from the '
                     'stall.json in --output_dir.')
   flags.DEFINE_string('output_dir', os.path.join(REPO_ROOT, 'bench', 'results'),
@@ -256,6 +261,11 @@ def merge_runs_tf_data(run_paths, shard_path):
   return count
 
 
+# reader name -> merge function (run paths, shard path) -> records written
+MERGERS = {'tfrecord_reader': sorted_runs.merge_runs,
+           'tf_data_per_run': merge_runs_tf_data}
+
+
 def _write_runs(directory):
   shard = os.path.join(directory, 'shard')
   paths = []
@@ -267,27 +277,51 @@ def _write_runs(directory):
   return shard, paths
 
 
-def _merge_case(work_dir, merge_fn, loops):
+def _merge_child(name, paths, shard, ready, output):
+  """Runs in a child process: signals that its imports are done, merges
+  with reader ``name`` and writes its timing dict to ``output``."""
+  ready.set()
+  count, timing = timed(MERGERS[name], paths, shard)
+  timing['records'] = count
+  file_io.write_json_atomically(output, timing)
+
+
+def _merge_case(work_dir, name, loops, timeout):
+  """One merge with reader ``name`` in a child process, beside ``loops``
+  busy loops; a merge not done after ``timeout`` s is killed and recorded
+  as stalled (the old reader can wait for minutes on a shared machine)."""
   directory = tempfile.mkdtemp(dir=work_dir)
   shard, paths = _write_runs(directory)
-  if loops:
-    with busy_loops(loops):
-      count, timing = timed(merge_fn, paths, shard)
-  else:
-    count, timing = timed(merge_fn, paths, shard)
-  timing['records'] = count
+  output = os.path.join(directory, 'timing.json')
+  context = multiprocessing.get_context('spawn')
+  ready = context.Event()
+  child = context.Process(target=_merge_child,
+                          args=(name, paths, shard, ready, output))
+  with busy_loops(loops) if loops else contextlib.nullcontext():
+    child.start()
+    ready.wait()
+    load_before = machine.load_average()
+    child.join(timeout)
+    if child.is_alive():
+      child.kill()
+      child.join()
+      timing = {'status': 'killed: not done after %d s' % timeout,
+                'wall_s': float(timeout), 'cpu_s': None,
+                'children_cpu_s': 0.0, 'load_avg_before': load_before,
+                'load_avg_after': machine.load_average()}
+    else:
+      timing = dict(file_io.read_json(output), status='ok')
   shutil.rmtree(directory)
   return timing
 
 
-def merge_part(work_dir, loops):
+def merge_part(work_dir, loops, timeout):
   """Both readers, idle and loaded."""
   out = {'runs': NUM_RUNS, 'records_per_run': RECORDS_PER_RUN,
          'record_bytes': RECORD_BYTES}
-  for name, fn in (('tfrecord_reader', sorted_runs.merge_runs),
-                   ('tf_data_per_run', merge_runs_tf_data)):
-    out[name] = {'idle': _merge_case(work_dir, fn, 0),
-                 'loaded': _merge_case(work_dir, fn, loops)}
+  for name in MERGERS:
+    out[name] = {'idle': _merge_case(work_dir, name, 0, timeout),
+                 'loaded': _merge_case(work_dir, name, loops, timeout)}
   return out
 
 
@@ -319,12 +353,32 @@ def mining_part(work_dir, data_dir, runs):
                                                     2)}
 
 
+def _scheduling_group():
+  """This process's CFS autogroup and its nice value (Linux), or None.
+
+  With autogroups on, the scheduler shares the CPU between sessions first,
+  so other sessions' jobs on a shared machine take a share of it whatever
+  this bench does; starting the bench in its own session with a lower
+  autogroup nice (``setsid bash -c 'echo -10 > /proc/$$/autogroup; exec
+  ...'``, as root) gives it and its busy loops the CPU of a quiet machine.
+  """
+  try:
+    with open('/proc/self/autogroup') as f:
+      return f.read().strip()
+  except OSError:
+    return None
+
+
 # ---------------------------------------------------------------- report
 def _load(values):
   return '%.2f' % values[0] if values else '?'
 
 
 def _row(name, t):
+  if t['cpu_s'] is None:  # killed before it reported
+    return '| %s | > %.0f | ? | ? | ? | %s | %s |' % (
+        name, t['wall_s'], _load(t['load_avg_before']),
+        _load(t['load_avg_after']))
   cpu = t['cpu_s'] + t['children_cpu_s']
   return '| %s | %.1f | %.1f | %.1f | %s | %s | %s |' % (
       name, t['wall_s'], t['cpu_s'], t['children_cpu_s'],
@@ -335,9 +389,11 @@ def _row(name, t):
 def markdown(results):
   """The stall.md text of ``results``."""
   lines = ['# Stall bench', '',
-           'Produced by `%s` on %s (%s); %d busy loops beside the loaded runs.'
+           'Produced by `%s` on %s (%s); %d busy loops beside the loaded runs; '
+           'scheduling group: %s.'
            % (results['command'], results['date'],
-              results['machine'].get('cpu_model', '?'), results['busy_loops']),
+              results['machine'].get('cpu_model', '?'), results['busy_loops'],
+              results.get('scheduling_group') or 'unknown'),
            '', '"idle": without this bench\'s busy loops (the machine may be '
            'shared: see the load average before and after each run); '
            '"loaded": beside %d busy loops.' % results['busy_loops'],
@@ -365,8 +421,9 @@ def markdown(results):
   if merge:
     for name in ('tfrecord_reader', 'tf_data_per_run'):
       for load in ('idle', 'loaded'):
-        lines.append(_row('merge %d runs, %s, %s' % (merge['runs'], name, load),
-                          merge[name][load]))
+        lines.append(_row('merge %d runs, %s, %s (%s)' % (
+            merge['runs'], name, load,
+            merge[name][load].get('status', 'ok')), merge[name][load]))
   mining = results.get('mining')
   if mining:
     for i, t in enumerate(mining['runs']):
@@ -415,7 +472,8 @@ def main(argv):
       'date': datetime.datetime.now(datetime.timezone.utc).strftime(
           '%Y-%m-%d %H:%M UTC'),
       'machine': machine.describe(),
-      'busy_loops': FLAGS.busy_loops, 'quick': FLAGS.quick}
+      'busy_loops': FLAGS.busy_loops, 'quick': FLAGS.quick,
+      'scheduling_group': _scheduling_group()}
   with tempfile.TemporaryDirectory(prefix='stall_bench_') as work_dir:
     data_dir = None
     if 'data' in FLAGS.parts:
@@ -428,7 +486,8 @@ def main(argv):
                                               FLAGS.data_timeout)
       _write(results, FLAGS.output_dir)
     if 'merge' in FLAGS.parts:
-      results['merge'] = merge_part(work_dir, FLAGS.busy_loops)
+      results['merge'] = merge_part(work_dir, FLAGS.busy_loops,
+                                    FLAGS.merge_timeout)
       _write(results, FLAGS.output_dir)
     if 'mining' in FLAGS.parts:
       results['mining'] = mining_part(work_dir, data_dir, FLAGS.mining_runs)

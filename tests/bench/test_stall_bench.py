@@ -60,3 +60,17 @@ def test_converter_run_on_its_test_inputs_and_report_rows(tmp_path):
   assert '| openimages converter idle (ok) |' in text
   assert '| openimages converter loaded (ok) |' in text
   assert '- openimages converter: loaded / idle wall = 1.00' in text
+
+
+def test_merge_case_runs_in_a_child_and_reports_a_stall(tmp_path):
+  timing = stall_bench._merge_case(str(tmp_path), 'tfrecord_reader', 0,  # pylint: disable=protected-access
+                                   timeout=300)
+  assert timing['status'] == 'ok'
+  assert timing['records'] == stall_bench.NUM_RUNS * stall_bench.RECORDS_PER_RUN
+  # A merge that cannot finish in time (the old reader takes seconds over
+  # 128 runs) is killed and reported, not waited on.
+  stalled = stall_bench._merge_case(str(tmp_path), 'tf_data_per_run', 0,  # pylint: disable=protected-access
+                                    timeout=0)
+  assert stalled['status'].startswith('killed: not done after 0 s')
+  row = stall_bench._row('merge', stalled)  # pylint: disable=protected-access
+  assert row.startswith('| merge | > 0 | ? | ? | ? |')
