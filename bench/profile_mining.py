@@ -62,6 +62,7 @@ def main(argv):
   from object_detection_note.core import config_util
   from object_detection_note.data import tf_example_codec
   from object_detection_note.mining import mining_pipeline
+  from object_detection_note.mining import mining_spec
   from object_detection_note.training import mixed_precision
   from object_detection_note.builders import model_builder
   from object_detection_note.meta_architectures import first_stage
@@ -124,7 +125,7 @@ def main(argv):
       'postprocess': lambda: post_fn(predictions),
       'detect': lambda: detect_fn(image),
       'python_mining': lambda: mining_pipeline.mine_record(
-          record, detections, 0.0, names),
+          record, detections, mining_spec.MiningSpec(names, 0.0)),
   }
   results = {name: _time(fn, repeats) for name, fn in stages.items()}
   parts = [k for k in results if k not in ('detect', 'decode',
