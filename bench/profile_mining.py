@@ -113,6 +113,7 @@ def main(argv):
   detect_fn = tf.function(lambda x: inference.detect(model, x, resizer))
   detections = inference.numpy_detections(detect_fn(image), 0)
   names = mining_side_by_side.id_to_name()
+  spec = mining_spec.MiningSpec(names, 0.0)
 
   repeats = FLAGS.repeats
   stages = {
@@ -125,7 +126,7 @@ def main(argv):
       'postprocess': lambda: post_fn(predictions),
       'detect': lambda: detect_fn(image),
       'python_mining': lambda: mining_pipeline.mine_record(
-          record, detections, mining_spec.MiningSpec(names, 0.0)),
+          record, detections, spec),
   }
   results = {name: _time(fn, repeats) for name, fn in stages.items()}
   parts = [k for k in results if k not in ('detect', 'decode',
