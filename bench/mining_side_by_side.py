@@ -134,6 +134,7 @@ def _mine_ours(work_dir, input_path, policy):
   from object_detection_note.core import config_util
   from object_detection_note.mining import detectors
   from object_detection_note.mining import mining_pipeline
+  from object_detection_note.mining import mining_spec
   configs = config_util.get_configs_from_pipeline_file(CONFIG)
   mining = configs['note'].mining
   batch_size = mining.batch_size or 1
@@ -143,8 +144,9 @@ def _mine_ours(work_dir, input_path, policy):
       batch_size=batch_size, policy=policy)
   output_dir = tempfile.mkdtemp(prefix='mined_', dir=work_dir)
   metrics = mining_pipeline.run_mining(
-      input_path, output_dir, spec, mining.score_threshold, id_to_name(),
-      num_shards=1, batch_size=batch_size)
+      mining_spec.MiningSpec(id_to_name(), mining.score_threshold,
+                             num_shards=1, batch_size=batch_size),
+      input_path, output_dir, spec)
   print(json.dumps({'images': metrics['images'],
                     'seconds': time.perf_counter() - start,
                     'mined_boxes': metrics['mined_boxes'],

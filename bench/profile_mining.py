@@ -63,6 +63,7 @@ def main(argv):
   from object_detection_note.core import config_util
   from object_detection_note.data import tf_example_codec
   from object_detection_note.mining import mining_pipeline
+  from object_detection_note.mining import mining_spec
   from object_detection_note.training import mixed_precision
   from object_detection_note.builders import model_builder
   from object_detection_note.meta_architectures import first_stage
@@ -113,6 +114,7 @@ def main(argv):
   detect_fn = tf.function(lambda x: inference.detect(model, x, resizer))
   detections = inference.numpy_detections(detect_fn(image), 0)
   names = mining_side_by_side.id_to_name()
+  spec = mining_spec.MiningSpec(names, 0.0)
 
   repeats = FLAGS.repeats
   stages = {
@@ -125,7 +127,7 @@ def main(argv):
       'postprocess': lambda: post_fn(predictions),
       'detect': lambda: detect_fn(image),
       'python_mining': lambda: mining_pipeline.mine_record(
-          record, detections, 0.0, names),
+          record, detections, spec),
   }
   results = {name: _time(fn, repeats) for name, fn in stages.items()}
   parts = [k for k in results if k not in ('detect', 'decode',

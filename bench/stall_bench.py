@@ -66,6 +66,7 @@ from object_detection_note.data import label_map_util  # pylint: disable=g-impor
 from object_detection_note.data import sorted_runs  # pylint: disable=g-import-not-at-top,wrong-import-position
 from object_detection_note.mining import detectors  # pylint: disable=g-import-not-at-top,wrong-import-position
 from object_detection_note.mining import mining_pipeline  # pylint: disable=g-import-not-at-top,wrong-import-position
+from object_detection_note.mining import mining_spec  # pylint: disable=g-import-not-at-top,wrong-import-position
 sys.path.insert(0, os.path.join(REPO_ROOT, 'tests', 'pipelines'))
 import converter_fixtures  # pylint: disable=g-import-not-at-top,wrong-import-position
 import machine  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -337,13 +338,15 @@ def mining_part(work_dir, data_dir, runs):
   id_to_name = label_map_util.get_id_to_name(
       os.path.join(data_dir, 'target_label_map.pbtxt'))
   pattern = os.path.join(data_dir, 'image_level.tfrecord-*')
+  options = mining_spec.MiningSpec(id_to_name, mining.score_threshold,
+                                   num_shards=mining.num_shards or 1,
+                                   batch_size=batch_size)
   times = []
   for run in range(runs):
     metrics, timing = timed(
-        mining_pipeline.run_mining, pattern,
-        os.path.join(work_dir, 'mined_%d' % run), spec, mining.score_threshold,
-        id_to_name, beam_io.pipeline_options([]), mining.num_shards or 1,
-        batch_size)
+        mining_pipeline.run_mining, options, pattern,
+        os.path.join(work_dir, 'mined_%d' % run), spec,
+        beam_io.pipeline_options([]))
     timing['images'] = metrics['images']
     times.append(timing)
     logging.info('mining run %d: %.1f s', run, timing['wall_s'])

@@ -31,6 +31,7 @@ from object_detection_note.data import tf_example_codec
 from object_detection_note.evaluation import eval_loop
 from object_detection_note.mining import detectors
 from object_detection_note.mining import mining_pipeline
+from object_detection_note.mining import mining_spec
 
 CONFIG = 'configs/synthetic.config'
 
@@ -137,10 +138,12 @@ def mining_throughput(configs, checkpoint, pattern, num_workers, work_dir):
   load_before = machine.load_average()
   start = time.perf_counter()
   metrics = mining_pipeline.run_mining(
+      mining_spec.MiningSpec(
+          label_map_util.get_id_to_name(label_map_path),
+          mining.score_threshold, num_shards=mining.num_shards or 1,
+          batch_size=batch_size),
       pattern, os.path.join(work_dir, 'mined_%d' % num_workers), spec,
-      mining.score_threshold, label_map_util.get_id_to_name(label_map_path),
-      pipeline_options=beam_io.pipeline_options(argv),
-      num_shards=mining.num_shards or 1, batch_size=batch_size)
+      beam_io.pipeline_options(argv))
   seconds = time.perf_counter() - start
   return {
       'num_workers': num_workers,

@@ -31,6 +31,7 @@ from object_detection_note.data import label_map_util
 from object_detection_note.mining import class_thresholds
 from object_detection_note.mining import detectors
 from object_detection_note.mining import mining_pipeline
+from object_detection_note.mining import mining_spec
 
 flags.DEFINE_string('pipeline_config_path', None, 'Pipeline config of the '
                     'detector (and of the image-level set, by default).')
@@ -82,33 +83,29 @@ def main(argv):
     raise app.UsageError('--label_map_path is required when the image-level '
                          'reader has no label_map_path')
   mining = note.mining if note is not None else None
-  threshold = (f.score_threshold if f.score_threshold is not None else
-               mining.score_threshold if mining is not None else 0.99)
-  batch_size = f.batch_size or (mining.batch_size if mining else 8)
-  spec = detectors.detector_spec(
+  overrides = {name: value for name, value in (
+      ('score_threshold', f.score_threshold),
+      ('num_shards', f.num_shards or None),
+      ('batch_size', f.batch_size or None),
+      ('skip_bad_records', f.skip_bad_records)) if value is not None}
+  # The loop's ORACLE control and review export belong to iterate runs.
+  spec = mining_spec.MiningSpec.from_config(
+      mining, label_map_util.get_id_to_name(label_map_path),
+      output_name=os.path.basename(f.output_tfrecord), review_count=0,
+      oracle=False, **overrides)
+  detector = detectors.detector_spec(
       f.pipeline_config_path, f.checkpoint_dir, f.saved_model_dir,
-      batch_size, allow_partial_restore=f.allow_partial_restore)
+      spec.batch_size, allow_partial_restore=f.allow_partial_restore)
   metrics = mining_pipeline.run_mining(
-      input_patterns, os.path.dirname(f.output_tfrecord) or '.', spec,
-      threshold, label_map_util.get_id_to_name(label_map_path),
-      pipeline_options=beam_io.pipeline_options(argv[1:]),
-      num_shards=f.num_shards or (mining.num_shards if mining else 4),
-      batch_size=batch_size,
-      iou_threshold=mining.match_iou_threshold if mining else 0.5,
-      thresholds=sorted(set(mining_pipeline.DEFAULT_SWEEP) |
-                        set(mining.threshold_sweep if mining else ())),
-      output_name=os.path.basename(f.output_tfrecord),
-      adaptive_threshold=(mining.adaptive_threshold if mining is not None and
-                          mining.HasField('adaptive_threshold') else None),
-      skip_bad_records=(f.skip_bad_records if f.skip_bad_records is not None
-                        else bool(mining and mining.skip_bad_records)))
+      spec, input_patterns, os.path.dirname(f.output_tfrecord) or '.',
+      detector, beam_io.pipeline_options(argv[1:]))
   logging.info('mined %d boxes from %d of %d images: precision %s, '
                'recall %s', metrics['mined_boxes'],
                metrics['images_with_boxes'], metrics['images'],
                metrics['precision'], metrics['recall'])
   warning = class_thresholds.too_few_boxes_message(
       metrics['mined_boxes'], mining.min_mined_boxes if mining else 1,
-      threshold, metrics['threshold_sweep'])
+      spec.score_threshold, metrics['threshold_sweep'])
   if warning:
     logging.warning(warning)
 

@@ -34,6 +34,7 @@ from object_detection_note.mining import detectors
 from object_detection_note.mining import diagnostics_pass
 from object_detection_note.mining import gallery
 from object_detection_note.mining import mining_pipeline
+from object_detection_note.mining import mining_spec
 from object_detection_note.mining import review
 from object_detection_note.training import checkpoint_errors
 from object_detection_note.training import distribute_util
@@ -331,10 +332,16 @@ def mine_iteration(ctx, t):
   detector_t = 0 if mining.control == mining.FROZEN_T0 else t - 1
   checkpoint = tf.train.latest_checkpoint(layout.train_dir(ctx.model_dir,
                                                            detector_t))
-  spec = detectors.detector_spec(layout.pipeline_path(ctx.model_dir,
-                                                      detector_t),
-                                  checkpoint_dir=checkpoint,
-                                  batch_size=mining.batch_size)
+  detector = detectors.detector_spec(layout.pipeline_path(ctx.model_dir,
+                                                          detector_t),
+                                     checkpoint_dir=checkpoint,
+                                     batch_size=mining.batch_size)
+  spec = mining_spec.MiningSpec.from_config(
+      mining, label_map_util.get_id_to_name(reader.label_map_path),
+      review_dir=review_dir(ctx, t),
+      review_count=(ctx.export_review if ctx.export_review >= 0 else
+                    mining.export_review),
+      total_images=sum(layout.count_records(p) for p in patterns))
   logging.info('== B^%d = M(A, T^%d, %g%s)%s from %s', t, detector_t,
                mining.score_threshold, ', adaptive per class'
                if mining.HasField('adaptive_threshold') else '',
@@ -342,21 +349,8 @@ def mine_iteration(ctx, t):
                if mining.control else '', ', '.join(patterns))
   finished = _timed('mining B^%d' % t)
   metrics = mining_pipeline.run_mining(
-      patterns, directory, spec, mining.score_threshold,
-      label_map_util.get_id_to_name(reader.label_map_path),
-      pipeline_options=beam_io.pipeline_options(list(ctx.beam_argv)),
-      num_shards=mining.num_shards, batch_size=mining.batch_size,
-      iou_threshold=mining.match_iou_threshold,
-      thresholds=sorted(set(mining_pipeline.DEFAULT_SWEEP) |
-                        set(mining.threshold_sweep)),
-      review_dir=review_dir(ctx, t),
-      review_count=(ctx.export_review if ctx.export_review >= 0 else
-                    mining.export_review),
-      adaptive_threshold=(mining.adaptive_threshold if mining.HasField(
-          'adaptive_threshold') else None),
-      skip_bad_records=mining.skip_bad_records,
-      total_images=sum(layout.count_records(p) for p in patterns),
-      oracle=mining.control == mining.ORACLE)
+      spec, patterns, directory, detector,
+      beam_io.pipeline_options(list(ctx.beam_argv)))
   finished()
   diagnostics = diagnostics_pass.diagnose_iteration(
       note, layout.pipeline_path(ctx.model_dir, detector_t), checkpoint,

@@ -20,7 +20,9 @@ the processed image count differs from the input count or the shards do not
 hold every mined record, and ``run_mining`` fails when the runner ended
 without writing the metrics or the shards on disk differ from those written.
 
-The detector is described by a picklable ``DetectorSpec`` and loaded in
+Every mining option comes in one ``mining_spec.MiningSpec`` (built from
+note.mining by ``MiningSpec.from_config``). The detector is described by a
+picklable ``DetectorSpec`` and loaded in
 ``DoFn.setup``, so every worker (DirectRunner processes, Dataflow VMs, ...)
 loads it once. Output shards are sorted and written atomically, so the result
 does not depend on the runner or the number of workers, and a killed job
@@ -49,11 +51,12 @@ from object_detection_note.data import tf_example_codec
 from object_detection_note.mining import box_mining
 from object_detection_note.mining import class_thresholds
 from object_detection_note.mining import mining_metrics
+from object_detection_note.mining import mining_spec
 from object_detection_note.mining import record_validation
 from object_detection_note.mining import review
 from object_detection_note.training import progress
 
-DEFAULT_SWEEP = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
+DEFAULT_SWEEP = mining_spec.DEFAULT_SWEEP
 METRICS_FILE = 'mining_metrics.json'
 
 
@@ -85,30 +88,29 @@ class MiningResult:
   review_candidates: list = dataclasses.field(default_factory=list)
 
 
-def mine_best(record, best, score_threshold, id_to_name, iou_threshold=0.5,
-              with_review=False, thresholds=None, oracle=False):
+def mine_best(record, best, spec, thresholds=None):
   """Applies the threshold to one image's candidates; returns MiningResult.
 
   Args:
     record: the decoded image-level record.
     best: ``box_mining.MinedBoxes``, the best detection per image-level label
       (no threshold applied).
-    score_threshold: θb.
-    id_to_name: {label id: name} of the target label map.
-    iou_threshold: IoU for a mined box to count as a true positive.
-    with_review: also list the unmined candidates for human review
-      (``review.candidates_of``).
+    spec: ``mining_spec.MiningSpec``; read here: score_threshold (θb),
+      id_to_name, iou_threshold (a mined box's IoU to count as a true
+      positive), with_review (also list the unmined candidates for human
+      review, ``review.candidates_of``) and oracle (the ORACLE control,
+      ``box_mining.oracle_boxes``: each candidate box becomes a hidden true
+      instance of its class before the threshold).
     thresholds: optional {class id: θ_c} (``class_thresholds``); classes
       missing from it use θb.
-    oracle: the ORACLE control (``box_mining.oracle_boxes``): each candidate
-      box becomes a hidden true instance of its class before the threshold.
   """
-  if oracle:
+  score_threshold, id_to_name = spec.score_threshold, spec.names
+  if spec.oracle:
     best = box_mining.oracle_boxes(best, record.hidden_boxes,
                                    record.hidden_classes, record.source_id)
   best_hits = mining_metrics.match_true_positives(
       best.boxes, best.classes, record.hidden_boxes, record.hidden_classes,
-      iou_threshold)
+      spec.iou_threshold)
   # A zero-area box is no ground truth: training would reject the record.
   keep = class_thresholds.keep_mask(best.classes, best.scores,
                                     score_threshold, thresholds) & (
@@ -121,20 +123,17 @@ def mine_best(record, best, score_threshold, id_to_name, iou_threshold=0.5,
   serialized = (tf_example_codec.serialize_record(out)
                 if out is not None else b'')
   candidates = (review.candidates_of(record, best, score_threshold, id_to_name)
-                if with_review else [])
+                if spec.with_review else [])
   return MiningResult(record.source_id, serialized, stats, best.scores,
                       best_hits, candidates)
 
 
-def mine_record(record, detections, score_threshold, id_to_name,
-                iou_threshold=0.5, with_review=False, thresholds=None,
-                oracle=False):
+def mine_record(record, detections, spec, thresholds=None):
   """M for one decoded record and its detections (see ``mine_best``)."""
   best = box_mining.best_box_per_label(
       detections['detection_boxes'], detections['detection_scores'],
       detections['detection_classes'], record.image_labels)
-  return mine_best(record, best, score_threshold, id_to_name, iou_threshold,
-                   with_review, thresholds, oracle)
+  return mine_best(record, best, spec, thresholds)
 
 
 class BestBoxesFn(beam.DoFn):
@@ -143,14 +142,14 @@ class BestBoxesFn(beam.DoFn):
   Progress, on any runner: the Beam counter ``mining/images`` and, from each
   worker, a log line after its first batch (with the model loading and
   tracing time) and at least every ``progress.DEFAULT_INTERVAL_S`` seconds
-  (a batch longer than that gets a 'still running' line). ``total_images``
-  gives the lines an ETA (exact when one worker mines everything, as on the
-  DirectRunner); ``clock`` replaces ``time.monotonic``.
+  (a batch longer than that gets a 'still running' line). The mining spec's
+  ``total_images`` gives the lines an ETA (exact when one worker mines
+  everything, as on the DirectRunner); ``clock`` replaces ``time.monotonic``.
   """
 
-  def __init__(self, detector_spec, total_images=None, clock=None):
+  def __init__(self, detector_spec, spec, clock=None):
     self._spec = detector_spec
-    self._total = total_images
+    self._total = spec.total_images
     self._clock = clock
     self._detect = None
     self._progress = None
@@ -221,15 +220,19 @@ class _StatsCombineFn(beam.CombineFn):
     return accumulator
 
 
-def metrics_dict(stats, sweep, thresholds, score_threshold, id_to_name,
-                 class_score_thresholds=None):
-  """JSON-ready mining metrics (precision null where nothing was mined)."""
+def metrics_dict(stats, sweep, spec, class_score_thresholds=None):
+  """JSON-ready mining metrics (precision null where nothing was mined).
+
+  ``sweep``: int [len(spec.sweep), 2] (mined boxes, true positives) per θb
+  of ``spec.sweep``; ``class_score_thresholds``: {class id: θ_c} or None.
+  """
+  id_to_name = spec.names
   summary = stats.summary(id_to_name)
-  summary['score_threshold'] = float(score_threshold)
+  summary['score_threshold'] = float(spec.score_threshold)
   summary['threshold_sweep'] = [
       {'threshold': float(t), 'mined_boxes': int(n), 'true_positives': int(tp),
        'precision': float(tp) / n if n else None}
-      for t, (n, tp) in zip(thresholds, sweep)]
+      for t, (n, tp) in zip(spec.sweep, sweep)]
   if class_score_thresholds is not None:
     summary['class_score_thresholds'] = {
         id_to_name.get(c, str(c)): v
@@ -252,16 +255,12 @@ class _CheckAndWriteMetrics(beam.DoFn):
   ``(_STATS, accumulator)``, ``(_SHARD, (file name, records))`` per shard,
   ``(_REVIEW, rows)``. Being the only sink that depends on every branch, it
   also makes runners that compute only the last transform's ancestors run the
-  whole pipeline.
+  whole pipeline. ``spec``: the job's ``mining_spec.MiningSpec``.
   """
 
-  def __init__(self, path, thresholds, score_threshold, id_to_name,
-               num_shards):
+  def __init__(self, path, spec):
     self._path = path
-    self._thresholds = thresholds
-    self._score_threshold = score_threshold
-    self._id_to_name = dict(id_to_name)
-    self._num_shards = num_shards
+    self._spec = spec
 
   def process(self, outcomes, bad_records=None,
               class_score_thresholds=None):
@@ -276,15 +275,14 @@ class _CheckAndWriteMetrics(beam.DoFn):
           'mining processed %d images but read %d from the input' %
           (stats.images, input_images))
     written = sum(shards.values())
-    if len(shards) != self._num_shards or written != stats.images_with_boxes:
+    if (len(shards) != self._spec.num_shards or
+        written != stats.images_with_boxes):
       raise MiningCountError(
           'mining wrote %d records in %d shards, expected %d records (images '
           'with a mined box) in %d shards' % (written, len(shards),
                                              stats.images_with_boxes,
-                                             self._num_shards))
-    payload = metrics_dict(stats, sweep, self._thresholds,
-                           self._score_threshold, self._id_to_name,
-                           class_score_thresholds)
+                                             self._spec.num_shards))
+    payload = metrics_dict(stats, sweep, self._spec, class_score_thresholds)
     if bad_records is not None:
       payload[BadRecordFields.skipped_records] = bad_records
     payload['input_images'] = int(input_images)
@@ -294,12 +292,7 @@ class _CheckAndWriteMetrics(beam.DoFn):
 
 
 def build_mining_pipeline(pipeline, input_pattern, output_prefix,
-                          metrics_path, detector_spec, score_threshold,
-                          id_to_name, num_shards=4, batch_size=8,
-                          iou_threshold=0.5, thresholds=DEFAULT_SWEEP,
-                          review_dir=None, review_count=0,
-                          adaptive_threshold=None, skip_bad_records=False,
-                          total_images=None, oracle=False):
+                          metrics_path, detector_spec, spec):
   """Adds the mining transforms to ``pipeline``.
 
   Args:
@@ -309,22 +302,10 @@ def build_mining_pipeline(pipeline, input_pattern, output_prefix,
     output_prefix: mined shards are ``<output_prefix>-0000i-of-0000N``.
     metrics_path: where mining_metrics.json is written.
     detector_spec: DetectorSpec of T^{t-1}.
-    score_threshold: θb (strict: score > θb).
-    id_to_name: {label id: name} of the target label map.
-    num_shards, batch_size: output shards; images per detector call.
-    iou_threshold: IoU for a mined box to count as a true positive.
-    thresholds: θb values of the precision-vs-#boxes sweep.
-    review_dir: where the human-review candidates go (``review``).
-    review_count: how many candidates to export; 0 = none.
-    adaptive_threshold: optional note.mining.adaptive_threshold proto (or
-      any object with keep_fraction and min_score): per-class thresholds
-      computed from all candidates first (``class_thresholds.adaptive``).
-    skip_bad_records: skip and count bad records (``record_validation``)
-      instead of stopping at the first; the count and the first few go to
-      the metrics as ``skipped_records``.
-    total_images: the number of input records, if known: progress lines
-      then carry an ETA.
-    oracle: the ORACLE control of note.mining.control (``mine_best``).
+    spec: ``mining_spec.MiningSpec``: θb, label map, shards, batch size, the
+      sweep, review export, adaptive per-class thresholds (computed from all
+      candidates first, ``class_thresholds.adaptive``), bad-record policy
+      (``record_validation``), input size and the ORACLE control.
 
   Returns:
     PCollection with the metrics dict (one element).
@@ -337,7 +318,8 @@ def build_mining_pipeline(pipeline, input_pattern, output_prefix,
   inputs = (pipeline
             | 'ListFiles' >> beam.Create(files)
             | 'ReadRecords' >> record_validation.ReadValidatedRecords(
-                sorted(id_to_name), skip_bad_records, batch_size))
+                sorted(spec.names), spec.skip_bad_records,
+                spec.batch_size))
   batches = inputs['records']
   outcomes = [batches
               | 'CountInput' >> beam.Map(len)
@@ -346,9 +328,10 @@ def build_mining_pipeline(pipeline, input_pattern, output_prefix,
   candidates = (
       batches
       | 'Spread' >> beam.Reshuffle()
-      | 'Detect' >> beam.ParDo(BestBoxesFn(detector_spec, total_images)))
+      | 'Detect' >> beam.ParDo(BestBoxesFn(detector_spec, spec)))
   mine_kwargs = {}
   metrics_kwargs = {}
+  adaptive_threshold = spec.adaptive_threshold
   if adaptive_threshold is not None:
     per_class = beam.pvalue.AsSingleton(
         candidates
@@ -357,53 +340,52 @@ def build_mining_pipeline(pipeline, input_pattern, output_prefix,
         | 'AllScores' >> beam.combiners.ToList()
         | 'ClassThresholds' >> beam.Map(
             lambda pairs, kf, ms: class_thresholds.adaptive(
-                _scores_by_class(pairs), score_threshold, kf, ms),
+                _scores_by_class(pairs), spec.score_threshold, kf, ms),
             adaptive_threshold.keep_fraction, adaptive_threshold.min_score))
     mine_kwargs = {'thresholds': per_class}
     metrics_kwargs = {'class_score_thresholds': per_class}
   results = candidates | 'Mine' >> beam.Map(
       lambda candidate, **kwargs: mine_best(*candidate, **kwargs),
-      score_threshold=score_threshold, id_to_name=dict(id_to_name),
-      iou_threshold=iou_threshold, with_review=review_count > 0,
-      oracle=oracle, **mine_kwargs)
-  if review_count > 0:
+      spec=spec, **mine_kwargs)
+  if spec.with_review:
     outcomes.append(
         results
         | 'ReviewCandidates' >> beam.FlatMap(lambda r: r.review_candidates)
-        | 'MostUncertain' >> beam.combiners.Top.Of(review_count,
+        | 'MostUncertain' >> beam.combiners.Top.Of(spec.review_count,
                                                    key=lambda sc: sc[0])
-        | 'WriteReview' >> beam.Map(
-            lambda top: (_REVIEW, len(review.write_review(review_dir, top)))))
+        | 'WriteReview' >> beam.Map(lambda top: (
+            _REVIEW, len(review.write_review(spec.review_dir, top)))))
   outcomes.append(
       results
       | 'KeepMined' >> beam.Filter(lambda r: bool(r.serialized))
       | 'Key' >> beam.Map(lambda r: (r.source_id, r.serialized))
-      | 'WriteMined' >> beam_io.WriteSortedShards(output_prefix, num_shards)
+      | 'WriteMined' >> beam_io.WriteSortedShards(output_prefix,
+                                                   spec.num_shards)
       | 'TagShards' >> beam.MapTuple(
           lambda path, n: (_SHARD, (os.path.basename(path), n))))
   outcomes.append(
       results
-      | 'CombineStats' >> beam.CombineGlobally(_StatsCombineFn(thresholds))
+      | 'CombineStats' >> beam.CombineGlobally(_StatsCombineFn(spec.sweep))
       | 'TagStats' >> beam.Map(lambda accumulator: (_STATS, accumulator)))
   return (outcomes
           | 'FlattenOutcomes' >> beam.Flatten()
           | 'Gather' >> beam.combiners.ToList()
           | 'CheckAndWriteMetrics' >> beam.ParDo(
-              _CheckAndWriteMetrics(metrics_path, tuple(thresholds),
-                                    score_threshold, id_to_name, num_shards),
+              _CheckAndWriteMetrics(metrics_path, spec),
               bad_records=beam.pvalue.AsSingleton(inputs['report']),
               **metrics_kwargs))
 
 
-def run_mining(input_pattern, output_dir, detector_spec, score_threshold,
-               id_to_name, pipeline_options=None, num_shards=4, batch_size=8,
-               iou_threshold=0.5, thresholds=DEFAULT_SWEEP,
-               output_name='mined.tfrecord', review_dir=None, review_count=0,
-               adaptive_threshold=None, skip_bad_records=False,
-               total_images=None, oracle=False):
+def run_mining(spec, input_pattern, output_dir, detector_spec,
+               pipeline_options=None):
   """Runs the pipeline to completion; returns the metrics dict.
 
-  Writes ``<output_dir>/<output_name>-*`` and ``<output_dir>/mining_metrics.json``.
+  Args:
+    spec: ``mining_spec.MiningSpec`` of the job.
+    input_pattern: glob, or list of globs, of image-level TFRecords.
+    output_dir: gets ``<spec.output_name>-*`` and ``mining_metrics.json``.
+    detector_spec: DetectorSpec of the detector that mines.
+    pipeline_options: Beam PipelineOptions (default: the DirectRunner's).
   """
   tf.io.gfile.makedirs(output_dir)
   # Partial shards and Beam's temporary directory of a killed earlier run.
@@ -415,11 +397,8 @@ def run_mining(input_pattern, output_dir, detector_spec, score_threshold,
   pipeline = beam.Pipeline(options=options)
   with stale_files.tracking_beam_tempdir(pipeline, output_dir), pipeline:
     build_mining_pipeline(pipeline, input_pattern,
-                          os.path.join(output_dir, output_name), metrics_path,
-                          detector_spec, score_threshold, id_to_name,
-                          num_shards, batch_size, iou_threshold, thresholds,
-                          review_dir, review_count, adaptive_threshold,
-                          skip_bad_records, total_images, oracle)
+                          os.path.join(output_dir, spec.output_name),
+                          metrics_path, detector_spec, spec)
   metrics = file_io.read_json(metrics_path)
   if metrics is None:
     raise MiningCountError('the Beam runner finished without writing %s: '
@@ -433,7 +412,7 @@ def run_mining(input_pattern, output_dir, detector_spec, score_threshold,
                                         e[BadRecordFields.record],
                                         e[BadRecordFields.problem])
                         for e in report[BadRecordFields.first][:3]))
-  prefix = os.path.join(output_dir, output_name)
+  prefix = os.path.join(output_dir, spec.output_name)
   found = {os.path.basename(p) for p in tf.io.gfile.glob(
       beam_io.shard_pattern(prefix))}
   if found != set(metrics['shards']):

@@ -14,7 +14,11 @@ BENCH = os.path.join(REPO, 'bench')
 if BENCH not in sys.path:
   sys.path.insert(0, BENCH)
 
-import run_ablation  # pylint: disable=g-import-not-at-top,wrong-import-position
+import ablation_configs  # pylint: disable=g-import-not-at-top,wrong-import-position
+import ablation_progress  # pylint: disable=g-import-not-at-top,wrong-import-position
+import ablation_report  # pylint: disable=g-import-not-at-top,wrong-import-position
+import ablation_schedule  # pylint: disable=g-import-not-at-top,wrong-import-position
+import ablation_workers  # pylint: disable=g-import-not-at-top,wrong-import-position
 from object_detection_note.core import config_util  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
@@ -24,12 +28,12 @@ def in_repo(monkeypatch):
 
 
 def test_shipped_configs_share_source_and_budget(in_repo):
-  plan = run_ablation.Plan(list(run_ablation.VARIANT_KEYS),
-                           os.path.join('configs', 'ablation'),
-                           os.path.join('runs', 'ablation'), '', 0)
+  plan = ablation_configs.Plan(list(ablation_configs.VARIANT_KEYS),
+                               os.path.join('configs', 'ablation'),
+                               os.path.join('runs', 'ablation'), '', 0)
   # Used as they are: no derived copies.
   assert plan.configs == {v: os.path.join('configs', 'ablation', v + '.config')
-                          for v in run_ablation.VARIANT_KEYS}
+                          for v in ablation_configs.VARIANT_KEYS}
   assert plan.source_dir == os.path.join('runs', 'ablation', 'source')
   assert plan.iterations >= 4
   settings = plan.variant_settings()
@@ -54,9 +58,9 @@ def test_shipped_configs_share_source_and_budget(in_repo):
 
 def test_derived_configs_for_smoke_runs(in_repo, tmp_path):
   runs = str(tmp_path / 'runs')
-  plan = run_ablation.Plan(['naive', 'half_distill'],
-                           os.path.join('configs', 'ablation'), runs,
-                           'note { iterations: 1 initial_epochs: 2 }', 20)
+  plan = ablation_configs.Plan(['naive', 'half_distill'],
+                               os.path.join('configs', 'ablation'), runs,
+                               'note { iterations: 1 initial_epochs: 2 }', 20)
   assert plan.iterations == 1
   assert plan.source_dir == os.path.join(runs, 'source')
   for variant in ('naive', 'half_distill'):
@@ -75,9 +79,9 @@ def test_derived_configs_for_smoke_runs(in_repo, tmp_path):
 
 def test_data_dir_moves_every_input_of_variants_and_source(in_repo, tmp_path):
   runs = str(tmp_path / 'runs')
-  plan = run_ablation.Plan(['naive', 'det_az_rpn_a_distill'],
-                           os.path.join('configs', 'ablation'), runs, '', 0,
-                           data_dir='data/synthetic_noisy/')
+  plan = ablation_configs.Plan(['naive', 'det_az_rpn_a_distill'],
+                               os.path.join('configs', 'ablation'), runs, '', 0,
+                               data_dir='data/synthetic_noisy/')
   assert plan.source_config == os.path.join(runs, 'configs', 'source.config')
   source = config_util.read_pipeline_config(plan.source_config)
   shipped = config_util.read_pipeline_config(
@@ -102,8 +106,8 @@ def test_data_dir_needs_configs_under_data_synthetic(in_repo, tmp_path):
   directory = _copy_configs(tmp_path, lambda text: text.replace(
       '"data/synthetic/', '"data/elsewhere/'))
   with pytest.raises(app.UsageError, match='det_a.config.*data_dir'):
-    run_ablation.Plan(['det_a'], directory, str(tmp_path / 'runs'), '', 0,
-                      data_dir='data/synthetic_noisy')
+    ablation_configs.Plan(['det_a'], directory, str(tmp_path / 'runs'), '', 0,
+                          data_dir='data/synthetic_noisy')
 
 
 def _copy_configs(tmp_path, edit):
@@ -122,7 +126,7 @@ def test_rejects_different_budgets(in_repo, tmp_path):
   directory = _copy_configs(tmp_path, lambda text: text.replace(
       'epochs_per_iteration: 8', 'epochs_per_iteration: 9'))
   with pytest.raises(app.UsageError, match='differ in budget'):
-    run_ablation.Plan(['naive', 'det_a'], directory, 'runs/ablation', '', 0)
+    ablation_configs.Plan(['naive', 'det_a'], directory, 'runs/ablation', '', 0)
 
 
 def test_rejects_different_source_detectors(in_repo, tmp_path):
@@ -130,7 +134,7 @@ def test_rejects_different_source_detectors(in_repo, tmp_path):
       'checkpoint_dir: "runs/ablation/source"',
       'checkpoint_dir: "runs/other/source"'))
   with pytest.raises(app.UsageError, match='same'):
-    run_ablation.Plan(['naive', 'det_a'], directory, 'runs/ablation', '', 0)
+    ablation_configs.Plan(['naive', 'det_a'], directory, 'runs/ablation', '', 0)
 
 
 def _write(path, payload):
@@ -152,23 +156,23 @@ def _finish(model_dir, t, map_, boxes=None):
 def test_run_state_from_run_directory(tmp_path):
   plan = types.SimpleNamespace(runs_dir=str(tmp_path), iterations=2)
   model_dir = os.path.join(str(tmp_path), '0', 'naive')
-  state = run_ablation._run_state(plan, 0, 'naive')
+  state = ablation_schedule.run_state(plan, 0, 'naive')
   assert state['status'] == 'pending' and state['rows'] == []
   assert state['seconds'] is None
   _finish(model_dir, 0, 0.2)
   _finish(model_dir, 1, 0.25, boxes=40)
-  _write(run_ablation._timing_path(str(tmp_path), 0, 'naive'),
+  _write(ablation_workers.timing_path(str(tmp_path), 0, 'naive'),
          {'seconds': 90.0, 'invocations': 2,
           'iteration_seconds': {'0': 50.0, '1': 40.0}})
-  state = run_ablation._run_state(plan, 0, 'naive')
+  state = ablation_schedule.run_state(plan, 0, 'naive')
   assert state['status'] == 'partial'
   assert [r['mAP'] for r in state['rows']] == [0.2, 0.25]
   assert state['rows'][1]['mined_boxes'] == 40
   assert state['rows'][1]['mAP@0.5'] == 0.5
   assert state['seconds'] == 90.0 and state['invocations'] == 2
   _finish(model_dir, 2, 0.3, boxes=60)
-  assert run_ablation._run_state(plan, 0, 'naive')['status'] == 'complete'
-  failed = run_ablation._run_state(plan, 0, 'naive', error='exit code 1')
+  assert ablation_schedule.run_state(plan, 0, 'naive')['status'] == 'complete'
+  failed = ablation_schedule.run_state(plan, 0, 'naive', error='exit code 1')
   assert failed['status'] == 'failed' and failed['error'] == 'exit code 1'
 
 
@@ -190,8 +194,8 @@ def test_progress_and_report_of_an_iteration_that_mines_nothing(
   for seed, boxes in ((0, 0), (1, 30)):
     model_dir = os.path.join(str(tmp_path), str(seed), 'naive')
     timing = {'seconds': 0.0, 'iteration_seconds': {}}
-    progress = run_ablation._Progress(plan, model_dir, 'seed %d' % seed,
-                                      0.0, timing)
+    progress = ablation_progress.Progress(plan, model_dir, 'seed %d' % seed,
+                                          0.0, timing)
     _finish(model_dir, 0, 0.2)
     _mined(model_dir, 1, boxes, None if not boxes else 0.9,
            warning='0 boxes mined at θb 0.9' if not boxes else None)
@@ -203,7 +207,7 @@ def test_progress_and_report_of_an_iteration_that_mines_nothing(
     _write(os.path.join(model_dir, 'iteration_01', 'manifest.json'),
            manifest)
     progress.poll()
-    runs[str(seed)] = run_ablation._run_state(plan, seed, 'naive')
+    runs[str(seed)] = ablation_schedule.run_state(plan, seed, 'naive')
   out = capsys.readouterr().out
   assert 'seed 0: B^1 mined: 0 boxes on 0 images, precision —' in out
   assert '0 boxes mined at θb 0.9' in out
@@ -217,7 +221,7 @@ def test_progress_and_report_of_an_iteration_that_mines_nothing(
       {'naive': runs}, [0, 1], variants=('naive',))
   results['budget']['iterations'] = 1
   output = str(tmp_path / 'results')
-  run_ablation.ablation_report.write_results(results, output, 'zero')
+  ablation_report.write_results(results, output, 'zero')
   with open(os.path.join(output, 'zero.json')) as f:
     summary = json.load(f)['summary']['naive'][1]
   # The null precision is left out of mean ± std, the seed is still counted.
@@ -228,13 +232,13 @@ def test_progress_and_report_of_an_iteration_that_mines_nothing(
 
 
 def test_control_runs_get_their_own_directory_and_override():
-  assert run_ablation.control_settings('none', 'runs/x', 'note {}') == (
+  assert ablation_configs.control_settings('none', 'runs/x', 'note {}') == (
       'runs/x', 'note {}')
-  runs_dir, override = run_ablation.control_settings('frozen_t0', 'runs/x/',
-                                                     '')
+  runs_dir, override = ablation_configs.control_settings('frozen_t0', 'runs/x/',
+                                                         '')
   assert runs_dir == 'runs/x_frozen_t0'
   assert override == 'note { mining { control: FROZEN_T0 } }'
-  runs_dir, override = run_ablation.control_settings(
+  runs_dir, override = ablation_configs.control_settings(
       'oracle', 'runs/x', 'note { iterations: 1 }')
   assert runs_dir == 'runs/x_oracle'
   # Merged into a variant config, the override sets the control and keeps
@@ -248,12 +252,12 @@ def test_control_runs_get_their_own_directory_and_override():
 
 def test_paper_configs_name_their_data_dir(in_repo, tmp_path):
   """configs/ablation_paper/ name data/synthetic_paper already: used as is."""
-  plan = run_ablation.Plan(list(run_ablation.VARIANT_KEYS),
-                           os.path.join('configs', 'ablation_paper'),
-                           str(tmp_path / 'runs'), '', 0,
-                           data_dir='data/synthetic_paper')
+  plan = ablation_configs.Plan(list(ablation_configs.VARIANT_KEYS),
+                               os.path.join('configs', 'ablation_paper'),
+                               str(tmp_path / 'runs'), '', 0,
+                               data_dir='data/synthetic_paper')
   assert plan.iterations >= 6
-  for variant in run_ablation.VARIANT_KEYS:
+  for variant in ablation_configs.VARIANT_KEYS:
     pipeline = plan.pipelines[variant]
     note = pipeline.note
     assert note.mining.score_threshold >= 0.8

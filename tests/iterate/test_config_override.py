@@ -5,8 +5,8 @@ import sys
 import pytest
 
 from object_detection_note.iterate import driver
-from test_iterate_loop import _MODEL
-from test_iterate_loop import _NOTE
+from iterate_runs import MODEL as _MODEL
+from iterate_runs import NOTE as _NOTE
 
 _SMOKE = 'note { iterations: 1 initial_epochs: 1 epochs_per_iteration: 1 }'
 

@@ -12,82 +12,20 @@ import tensorflow as tf
 
 from object_detection_note.core import config_util
 from object_detection_note.data import beam_io
-from object_detection_note.data import synthetic_dataset
-from object_detection_note.data import synthetic_scenes
 from object_detection_note.data import tf_example_codec as codec
 from object_detection_note.iterate import driver
 from object_detection_note.iterate import run_layout as layout
 from object_detection_note.iterate import stages
 from object_detection_note.mining import review
-
-_MODEL = """model { faster_rcnn {
-  num_classes: %(num_classes)d
-  image_resizer { fixed_shape_resizer { height: 64 width: 64 } }
-  feature_extractor { type: "faster_rcnn_tiny_keras"
-    first_stage_features_stride: 8 batch_norm_trainable: true }
-  first_stage_anchor_generator { grid_anchor_generator {
-    height: 16 width: 16 height_stride: 8 width_stride: 8
-    scales: [0.5, 1.0, 2.0] aspect_ratios: [1.0] } }
-  first_stage_box_predictor_depth: 16
-  first_stage_minibatch_size: 32
-  first_stage_max_proposals: 16
-  initial_crop_size: 6
-  second_stage_batch_size: 8
-  second_stage_post_processing { batch_non_max_suppression {
-    iou_threshold: 0.6 max_detections_per_class: 5 max_total_detections: 10 }
-    score_converter: SOFTMAX }
-} }
-train_config {
-  batch_size: 4
-  num_steps: %(num_steps)d
-  optimizer { adam_optimizer { learning_rate { constant_learning_rate {
-    learning_rate: 0.003 } } } use_moving_average: false }
-}
-train_input_reader { label_map_path: "%(data)s/%(side)s_label_map.pbtxt"
-  max_number_of_boxes: 10
-  tf_record_input_reader { input_path: "%(data)s/%(train)s.tfrecord-*" } }
-eval_config { batch_size: 4 }
-eval_input_reader { label_map_path: "%(data)s/%(side)s_label_map.pbtxt"
-  max_number_of_boxes: 10
-  tf_record_input_reader { input_path: "%(data)s/%(val)s.tfrecord-*" } }
-"""
-
-_NOTE = """note {
-  distillation { weight: 1.0 iterations: 1 }
-  mining { score_threshold: 0.0 num_shards: 2 batch_size: 8 }
-  iterations: 2
-  initial_epochs: 2
-  epochs_per_iteration: 1
-  image_level_input_reader { label_map_path: "%(data)s/target_label_map.pbtxt"
-    tf_record_input_reader { input_path: "%(data)s/image_level.tfrecord-*" } }
-  source_detector { pipeline_config_path: "%(source)s" }
-}
-"""
+import iterate_runs
+from iterate_runs import MODEL as _MODEL
+from iterate_runs import NOTE as _NOTE
 
 
 @pytest.fixture(scope='module')
 def run(tmp_path_factory):
-  root = tmp_path_factory.mktemp('iterate')
-  data = str(root / 'data')
-  synthetic_dataset.create_dataset(
-      data, seed=3, num_train_images=48, num_val_images=12,
-      seed_images_per_category=1,
-      config=synthetic_scenes.SceneConfig(image_size=64, max_objects=4))
-  source = str(root / 'source.config')
-  with open(source, 'w') as f:
-    f.write(_MODEL % dict(num_classes=len(synthetic_scenes.SOURCE_NAMES),
-                          num_steps=12, data=data, side='source',
-                          train='source_train', val='source_val'))
-  target = str(root / 'target.config')
-  with open(target, 'w') as f:
-    f.write(_MODEL % dict(num_classes=len(synthetic_scenes.TARGET_NAMES),
-                          num_steps=1, data=data, side='target', train='seed',
-                          val='target_val'))
-    f.write(_NOTE % dict(data=data, source=source))
-  model_dir = str(root / 'run')
-  ctx = driver.make_context(target, model_dir, checkpoint_every_n=5)
-  table = driver.run(ctx)
-  return ctx, table
+  return iterate_runs.run_iterate(tmp_path_factory.mktemp('iterate'),
+                                  iterate_runs.LOOP)
 
 
 def _report(model_dir):

@@ -18,8 +18,8 @@ from object_detection_note.data import synthetic_dataset
 from object_detection_note.data import synthetic_scenes
 from object_detection_note.iterate import driver
 from object_detection_note.iterate import run_layout as layout
-from test_iterate_loop import _MODEL
-from test_iterate_loop import _NOTE
+from iterate_runs import MODEL as _MODEL
+from iterate_runs import NOTE as _NOTE
 import worker_processes
 
 def _write_configs(root, data, source_block=True):

@@ -10,41 +10,18 @@ import os
 
 import pytest
 
-from object_detection_note.data import synthetic_dataset
-from object_detection_note.data import synthetic_scenes
-from object_detection_note.iterate import driver
 from object_detection_note.iterate import run_layout as layout
 from object_detection_note.iterate import stage_stats
-from test_iterate_loop import _MODEL
-from test_iterate_loop import _NOTE
+import iterate_runs
 
 ITERATIONS = 2  # three iterations: T^0, T^1, T^2
 
 
 def run_three_iterations(root, stage_processes):
   """One iterate run of ITERATIONS iterations; returns its model_dir."""
-  data = str(root / 'data')
-  synthetic_dataset.create_dataset(
-      data, seed=3, num_train_images=24, num_val_images=8,
-      seed_images_per_category=1,
-      config=synthetic_scenes.SceneConfig(image_size=64, max_objects=3))
-  source = str(root / 'source.config')
-  with open(source, 'w') as f:
-    f.write(_MODEL % dict(num_classes=len(synthetic_scenes.SOURCE_NAMES),
-                          num_steps=2, data=data, side='source',
-                          train='source_train', val='source_val'))
-  target = str(root / 'target.config')
-  with open(target, 'w') as f:
-    f.write(_MODEL % dict(num_classes=len(synthetic_scenes.TARGET_NAMES),
-                          num_steps=1, data=data, side='target', train='seed',
-                          val='target_val'))
-    f.write(_NOTE.replace('iterations: 2\n', 'iterations: %d\n' % ITERATIONS)
-            .replace('initial_epochs: 2', 'initial_epochs: 1')
-            % dict(data=data, source=source))
-  model_dir = str(root / 'run')
-  ctx = driver.make_context(target, model_dir, checkpoint_every_n=100)
-  driver.run(ctx, stage_processes=stage_processes)
-  return model_dir
+  ctx, _ = iterate_runs.run_iterate(root, iterate_runs.SMALL, ITERATIONS,
+                                    stage_processes=stage_processes)
+  return ctx.model_dir
 
 
 def iteration_peaks(model_dir):

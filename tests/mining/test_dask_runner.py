@@ -19,6 +19,7 @@ from object_detection_note.data import synthetic_dataset
 from object_detection_note.data import synthetic_scenes
 from object_detection_note.mining import mining_metrics
 from object_detection_note.mining import mining_pipeline
+from object_detection_note.mining import mining_spec
 
 sys.path.insert(0, os.path.dirname(__file__))
 import test_mining_pipeline as mining_test  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -58,9 +59,10 @@ def _mine(tmp_path, name, options):
   pattern = mining_test._write_input(str(tmp_path), mining_test._records())
   out_dir = str(tmp_path / name)
   metrics = mining_pipeline.run_mining(
-      pattern, out_dir, mining_test.SPEC, score_threshold=0.9,
-      id_to_name={1: 'bright', 2: 'dark'}, pipeline_options=options,
-      num_shards=3, batch_size=5)
+      mining_spec.MiningSpec(score_threshold=0.9,
+                             id_to_name={1: 'bright', 2: 'dark'},
+                             num_shards=3, batch_size=5),
+      pattern, out_dir, mining_test.SPEC, pipeline_options=options)
   return metrics, _files(out_dir)
 
 
@@ -106,8 +108,9 @@ def _outcomes(input_images, processed, shard_records):
 def test_count_check_fails_on_lost_records(tmp_path, input_images, processed,
                                            shards, message):
   path = str(tmp_path / 'mining_metrics.json')
-  check = mining_pipeline._CheckAndWriteMetrics(
-      path, mining_pipeline.DEFAULT_SWEEP, 0.5, {1: 'a'}, num_shards=1)
+  check = mining_pipeline._CheckAndWriteMetrics(path, mining_spec.MiningSpec(
+      sweep=mining_pipeline.DEFAULT_SWEEP, score_threshold=0.5,
+      id_to_name={1: 'a'}, num_shards=1))
   with pytest.raises(mining_pipeline.MiningCountError, match=message):
     list(check.process(_outcomes(input_images, processed, shards)))
   assert not os.path.exists(path)
@@ -124,7 +127,8 @@ def test_run_without_metrics_is_an_error(tmp_path, monkeypatch):
   pattern = mining_test._write_input(str(tmp_path), mining_test._records(4))
   with pytest.raises(mining_pipeline.MiningCountError,
                      match='without writing'):
-    mining_pipeline.run_mining(pattern, str(tmp_path / 'out'),
-                               mining_test.SPEC, 0.9, {1: 'a'})
+    mining_pipeline.run_mining(
+        mining_spec.MiningSpec({1: 'a'}, 0.9), pattern,
+        str(tmp_path / 'out'), mining_test.SPEC)
   assert not tf.io.gfile.exists(str(tmp_path / 'out' /
                                     mining_pipeline.METRICS_FILE))

@@ -16,6 +16,7 @@ from object_detection_note.data import beam_io
 from object_detection_note.data import record_errors
 from object_detection_note.data import tf_example_codec as codec
 from object_detection_note.mining import mining_pipeline
+from object_detection_note.mining import mining_spec
 from object_detection_note.mining import record_validation
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -75,9 +76,10 @@ def _input(tmp_path, names):
 
 def _mine(tmp_path, pattern, skip, out='out'):
   return mining_pipeline.run_mining(
-      pattern, str(tmp_path / out), SPEC, 0.9, _ID_TO_NAME,
-      pipeline_options=beam_io.pipeline_options([]), num_shards=2,
-      batch_size=4, skip_bad_records=skip)
+      mining_spec.MiningSpec(_ID_TO_NAME, 0.9, num_shards=2, batch_size=4,
+                             skip_bad_records=skip),
+      pattern, str(tmp_path / out), SPEC,
+      pipeline_options=beam_io.pipeline_options([]))
 
 
 @pytest.fixture(autouse=True)
@@ -170,7 +172,8 @@ def test_zero_area_detections_are_never_mined():
                                    [0.1, 0.1, 0.6, 0.6]], np.float32),
       'detection_scores': np.array([0.99, 0.95], np.float32),
       'detection_classes': np.array([1, 2])}
-  result = mining_pipeline.mine_record(record, detections, 0.9, _ID_TO_NAME)
+  result = mining_pipeline.mine_record(
+      record, detections, mining_spec.MiningSpec(_ID_TO_NAME, 0.9))
   mined = codec.example_to_record(result.serialized)
   assert mined.classes.tolist() == [2]
   np.testing.assert_allclose(mined.boxes, [[0.1, 0.1, 0.6, 0.6]])

@@ -14,6 +14,7 @@ from object_detection_note.iterate import run_layout as layout
 from object_detection_note.iterate import stages
 from object_detection_note.mining import box_mining
 from object_detection_note.mining import mining_pipeline
+from object_detection_note.mining import mining_spec
 from object_detection_note.protos import pipeline_pb2
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -47,11 +48,12 @@ def test_oracle_takes_the_overlapping_instance_else_the_largest():
       image_bytes=b'', source_id='img', height=16, width=16,
       image_format='png', image_labels=[1, 2], hidden_boxes=hidden,
       hidden_classes=classes)
-  result = mining_pipeline.mine_best(record, best, 0.5, NAMES, oracle=True)
+  result = mining_pipeline.mine_best(record, best, mining_spec.MiningSpec(
+      NAMES, 0.5, oracle=True))
   assert result.stats.summary()['mined_boxes'] == 1
   assert result.stats.summary()['precision'] == 1.0
   plain = mining_pipeline.mine_best(record, _best(
-      [(0.0, 0.6, 0.4, 1.0)], [1], [0.95]), 0.5, NAMES)
+      [(0.0, 0.6, 0.4, 1.0)], [1], [0.95]), mining_spec.MiningSpec(NAMES, 0.5))
   assert plain.stats.summary()['precision'] == 0.0
 
 
@@ -87,9 +89,9 @@ def test_oracle_mining_through_the_pipeline(tmp_path, monkeypatch, oracle):
       writer.write(codec.record_to_example(record).SerializeToString())
   out_dir = str(tmp_path / 'mined')
   metrics = mining_pipeline.run_mining(
-      path, out_dir, SPEC, score_threshold=0.5, id_to_name=NAMES,
-      pipeline_options=beam_io.pipeline_options([]), num_shards=1,
-      batch_size=4, oracle=oracle)
+      mining_spec.MiningSpec(score_threshold=0.5, id_to_name=NAMES,
+                             num_shards=1, batch_size=4, oracle=oracle),
+      path, out_dir, SPEC, pipeline_options=beam_io.pipeline_options([]))
   assert metrics['mined_boxes'] == 6
   assert metrics['precision'] == (1.0 if oracle else 0.0)
   # One instance of the two per label is mined: the other stays unlabelled.
@@ -125,8 +127,8 @@ def test_frozen_t0_mines_every_iteration_with_t0(tmp_path, monkeypatch,
   monkeypatch.setattr(stages.detectors, 'detector_spec',
                       lambda path, **kw: specs.append((path, kw)) or 'spec')
 
-  def fake_mining(patterns, directory, spec, threshold, id_to_name, **kw):
-    calls.append((spec, kw))
+  def fake_mining(spec, patterns, directory, detector, pipeline_options):
+    calls.append((detector, spec))
     return {'images': 4, 'images_with_boxes': 2, 'mined_boxes': 2,
             'precision': 1.0, 'recall': 0.25,
             'threshold_sweep': [{'threshold': 0.9, 'mined_boxes': 2,
@@ -145,4 +147,4 @@ def test_frozen_t0_mines_every_iteration_with_t0(tmp_path, monkeypatch,
       layout.train_dir(model_dir, detector_t), 'ckpt-7')
   assert manifest['detector_checkpoint'] == specs[0][1]['checkpoint_dir']
   assert manifest['control'] == control
-  assert calls[0][1]['oracle'] == (control == 'ORACLE')
+  assert calls[0][1].oracle == (control == 'ORACLE')

@@ -15,6 +15,7 @@ from object_detection_note.data import tf_example_codec as codec
 from object_detection_note.iterate import stages
 from object_detection_note.mining import class_thresholds
 from object_detection_note.mining import mining_pipeline
+from object_detection_note.mining import mining_spec
 from object_detection_note.protos import note_pb2
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -49,9 +50,10 @@ def _mine(tmp_path, monkeypatch, patterns, threshold, adaptive=None, name='m'):
                      os.environ.get('PYTHONPATH', ''))
   out_dir = str(tmp_path / name)
   metrics = mining_pipeline.run_mining(
-      patterns, out_dir, SPEC, score_threshold=threshold, id_to_name=NAMES,
-      pipeline_options=beam_io.pipeline_options([]), num_shards=2,
-      batch_size=4, adaptive_threshold=adaptive)
+      mining_spec.MiningSpec(score_threshold=threshold, id_to_name=NAMES,
+                             num_shards=2, batch_size=4,
+                             adaptive_threshold=adaptive),
+      patterns, out_dir, SPEC, pipeline_options=beam_io.pipeline_options([]))
   mined = []
   for shard in sorted(tf.io.gfile.glob(beam_io.shard_pattern(
       os.path.join(out_dir, 'mined.tfrecord')))):

@@ -10,6 +10,7 @@ import tensorflow as tf
 from object_detection_note.data import beam_io
 from object_detection_note.data import tf_example_codec as codec
 from object_detection_note.mining import mining_pipeline
+from object_detection_note.mining import mining_spec
 
 sys.path.insert(0, os.path.dirname(__file__))
 SPEC = mining_pipeline.DetectorSpec('fake_detector:make_detector')
@@ -54,9 +55,10 @@ def _run(tmp_path, name, workers, monkeypatch):
                                     else 'in_memory')])
   out_dir = str(tmp_path / name)
   metrics = mining_pipeline.run_mining(
-      pattern, out_dir, SPEC, score_threshold=0.9,
-      id_to_name={1: 'bright', 2: 'dark'}, pipeline_options=options,
-      num_shards=3, batch_size=4)
+      mining_spec.MiningSpec(score_threshold=0.9,
+                             id_to_name={1: 'bright', 2: 'dark'},
+                             num_shards=3, batch_size=4),
+      pattern, out_dir, SPEC, pipeline_options=options)
   shards = sorted(tf.io.gfile.glob(beam_io.shard_pattern(
       os.path.join(out_dir, 'mined.tfrecord'))))
   return metrics, {os.path.basename(s): open(s, 'rb').read() for s in shards}

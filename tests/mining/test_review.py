@@ -12,6 +12,7 @@ from object_detection_note.data import beam_io
 from object_detection_note.data import tf_example_codec as codec
 from object_detection_note.mining import box_mining
 from object_detection_note.mining import mining_pipeline
+from object_detection_note.mining import mining_spec
 from object_detection_note.mining import review
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -97,10 +98,10 @@ def test_mining_pipeline_exports_review(tmp_path, monkeypatch):
       path, [codec.serialize_record(r) for r in records])
   review_dir = str(tmp_path / 'review')
   mining_pipeline.run_mining(
+      mining_spec.MiningSpec({1: 'bright', 2: 'dark'}, 0.99, num_shards=1,
+                             review_dir=review_dir, review_count=3),
       str(tmp_path / 'image_level.tfrecord-*'), str(tmp_path / 'mined'),
-      mining_pipeline.DetectorSpec('fake_detector:make_detector'), 0.99,
-      {1: 'bright', 2: 'dark'}, num_shards=1, review_dir=review_dir,
-      review_count=3)
+      mining_pipeline.DetectorSpec('fake_detector:make_detector'))
   rows = json.loads(tf.io.gfile.GFile(
       os.path.join(review_dir, review.CANDIDATES_JSON)).read())
   assert len(rows) == 3

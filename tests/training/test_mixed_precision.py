@@ -20,6 +20,7 @@ from object_detection_note.evaluation import eval_loop
 from object_detection_note.exporter import exporter_lib_v2
 from object_detection_note.mining import detectors
 from object_detection_note.mining import mining_pipeline
+from object_detection_note.mining import mining_spec
 from object_detection_note.models import keras_utils
 from object_detection_note.protos import train_pb2
 from object_detection_note.training import mixed_precision
@@ -240,12 +241,13 @@ def _eval_mine_export(tmp_path, config, model_dir, policy, data_dir,
 
   out_dir = str(tmp_path / ('mined_' + policy))
   mined = mining_pipeline.run_mining(
+      mining_spec.MiningSpec(
+          score_threshold=0.0, id_to_name=label_map_util.get_id_to_name(
+              os.path.join(data_dir, DatasetFiles.source_label_map)),
+          num_shards=1, batch_size=8),
       os.path.join(data_dir, Splits.image_level + '.tfrecord-*'), out_dir,
       detectors.detector_spec(config, model_dir, batch_size=8, policy=policy),
-      score_threshold=0.0, id_to_name=label_map_util.get_id_to_name(
-          os.path.join(data_dir, DatasetFiles.source_label_map)),
-      pipeline_options=beam_io.pipeline_options([]), num_shards=1,
-      batch_size=8)
+      pipeline_options=beam_io.pipeline_options([]))
   assert mined['images'] > 0 and mined['mined_boxes'] > 0
   assert tf.io.gfile.glob(os.path.join(out_dir, 'mined.tfrecord-*'))
   assert json.load(open(os.path.join(out_dir, 'mining_metrics.json')))

@@ -12,6 +12,7 @@ from object_detection_note.builders import model_builder
 from object_detection_note.core import config_util
 from object_detection_note.evaluation import eval_loop
 from object_detection_note.mining import mining_pipeline
+from object_detection_note.mining import mining_spec
 from object_detection_note.training import progress
 from object_detection_note.training import train_loop
 
@@ -211,8 +212,10 @@ def test_mining_with_slow_batches_logs_every_batch(tiny_data_dir,
   assert len(records) == 4
   batches = [0]
   captured_info.clock = _step_clock(batches)
-  fn = mining_pipeline.BestBoxesFn(_SlowSpec(batches), total_images=4,
-                                   clock=_step_clock(batches))
+  fn = mining_pipeline.BestBoxesFn(
+      _SlowSpec(batches), mining_spec.MiningSpec(id_to_name={},
+                                                 total_images=4),
+      clock=_step_clock(batches))
   fn.setup()
   try:
     out = [x for i in range(0, 4, 2) for x in fn.process(records[i:i + 2])]
