@@ -116,7 +116,7 @@ def _prepare(work_dir, counts):
   """Worker: image TFRecords and our random-weight checkpoint (kept if
   ``work_dir`` has them)."""
   import throughput_bench
-  from object_detection_note.core import config_util
+  from object_detection_note.config import config_util
   for count in counts:
     path = os.path.join(work_dir, 'images_%d.tfrecord' % count)
     if not os.path.exists(path):
@@ -130,7 +130,7 @@ def _prepare(work_dir, counts):
 
 def _mine_ours(work_dir, input_path, policy):
   """Worker: our Beam mining pipeline; prints {"images", "seconds"}."""
-  from object_detection_note.core import config_util
+  from object_detection_note.config import config_util
   from object_detection_note.mining import detectors
   from object_detection_note.mining import mining_pipeline
   configs = config_util.get_configs_from_pipeline_file(CONFIG)

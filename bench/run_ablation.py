@@ -47,7 +47,7 @@ if REPO_ROOT not in sys.path:  # The package, when it is not installed.
 
 import ablation_report  # pylint: disable=g-import-not-at-top,wrong-import-position
 import machine  # pylint: disable=g-import-not-at-top,wrong-import-position
-from object_detection_note.core import config_util  # pylint: disable=g-import-not-at-top,wrong-import-position
+from object_detection_note.config import config_util  # pylint: disable=g-import-not-at-top,wrong-import-position
 from object_detection_note.core import file_io  # pylint: disable=g-import-not-at-top,wrong-import-position
 from object_detection_note.iterate import driver  # pylint: disable=g-import-not-at-top,wrong-import-position
 from object_detection_note.iterate import report  # pylint: disable=g-import-not-at-top,wrong-import-position

@@ -50,7 +50,7 @@ sys.path.insert(0, REPO_ROOT)
 
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from object_detection_note.core import config_util  # pylint: disable=g-import-not-at-top,wrong-import-position
+from object_detection_note.config import config_util  # pylint: disable=g-import-not-at-top,wrong-import-position
 from object_detection_note.core import file_io  # pylint: disable=g-import-not-at-top,wrong-import-position
 from object_detection_note.data import beam_io  # pylint: disable=g-import-not-at-top,wrong-import-position
 from object_detection_note.data import label_map_util  # pylint: disable=g-import-not-at-top,wrong-import-position

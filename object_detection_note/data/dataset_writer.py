@@ -63,7 +63,7 @@ from object_detection_note.core.fields import ManifestFields as M
 from object_detection_note.core.fields import Splits
 from object_detection_note.data import beam_io
 from object_detection_note.data import tf_example_codec
-from object_detection_note.training import progress
+from object_detection_note.core import progress
 
 SOURCE = M.source
 TARGET = M.target

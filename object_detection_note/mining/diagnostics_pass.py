@@ -29,8 +29,8 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from object_detection_note import inference
-from object_detection_note.core import config_util
+from object_detection_note.evaluation import inference
+from object_detection_note.config import config_util
 from object_detection_note.core import file_io
 from object_detection_note.core.fields import DiagnosticsFields as D
 from object_detection_note.core.fields import PredictionFields

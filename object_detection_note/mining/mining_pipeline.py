@@ -51,7 +51,7 @@ from object_detection_note.mining import class_thresholds
 from object_detection_note.mining import mining_metrics
 from object_detection_note.mining import record_validation
 from object_detection_note.mining import review
-from object_detection_note.training import progress
+from object_detection_note.core import progress
 
 DEFAULT_SWEEP = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
 METRICS_FILE = 'mining_metrics.json'

@@ -15,7 +15,7 @@ if BENCH not in sys.path:
   sys.path.insert(0, BENCH)
 
 import run_ablation  # pylint: disable=g-import-not-at-top,wrong-import-position
-from object_detection_note.core import config_util  # pylint: disable=g-import-not-at-top,wrong-import-position
+from object_detection_note.config import config_util  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 
 from object_detection_note.core import cli_errors
-from object_detection_note.core import config_util
-from object_detection_note.core import preflight
+from object_detection_note.config import config_util
+from object_detection_note.config import preflight
 from object_detection_note.core import quiet
 from object_detection_note.data import record_errors
 

@@ -7,8 +7,8 @@ import os
 import pytest
 from google.protobuf import text_format
 
-from object_detection_note.core import config_checks
-from object_detection_note.core import config_util
+from object_detection_note.config import config_checks
+from object_detection_note.config import config_util
 from object_detection_note.data import label_map_util
 from object_detection_note.protos import pipeline_pb2
 

@@ -1,9 +1,9 @@
 """Config errors carry <file>:<line>:<column> of the field they name."""
 import pytest
 
-from object_detection_note.core import config_checks
-from object_detection_note.core import config_positions
-from object_detection_note.core import config_util
+from object_detection_note.config import config_checks
+from object_detection_note.config import config_positions
+from object_detection_note.config import config_util
 
 _TEXT = '''model {
   faster_rcnn {

@@ -1,7 +1,7 @@
 """Pipeline config loading: clear errors naming file, line and field."""
 import pytest
 
-from object_detection_note.core import config_util
+from object_detection_note.config import config_util
 from object_detection_note.protos import pipeline_pb2
 
 _VALID = """model {

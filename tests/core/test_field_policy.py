@@ -11,8 +11,8 @@ import pytest
 import tensorflow as tf
 
 from object_detection_note.builders import model_builder
-from object_detection_note.core import config_util
-from object_detection_note.core import field_policy
+from object_detection_note.config import config_util
+from object_detection_note.config import field_policy
 from object_detection_note.heads import rpn_head
 from object_detection_note.meta_architectures import first_stage
 

@@ -1,6 +1,6 @@
 """The preflight: every missing file of a run, each with its fix."""
-from object_detection_note.core import config_util
-from object_detection_note.core import preflight
+from object_detection_note.config import config_util
+from object_detection_note.config import preflight
 
 
 def _configs(text):

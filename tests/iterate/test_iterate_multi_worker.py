@@ -12,7 +12,7 @@ import os
 import pytest
 import tensorflow as tf
 
-from object_detection_note.core import config_util
+from object_detection_note.config import config_util
 from object_detection_note.core.fields import LossKeys
 from object_detection_note.data import synthetic_dataset
 from object_detection_note.data import synthetic_scenes

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 import training_test_utils as utils
-from object_detection_note.core import config_util
+from object_detection_note.config import config_util
 from object_detection_note.core.fields import DatasetFiles
 from object_detection_note.core.fields import LossKeys
 from object_detection_note.core.fields import Splits

@@ -5,7 +5,7 @@ from google.protobuf import text_format
 
 from object_detection_note.builders import optimizer_builder
 from object_detection_note.protos import optimizer_pb2
-from object_detection_note.training import learning_schedules as ls
+from object_detection_note.builders import learning_schedules as ls
 
 
 def _values(schedule, steps):

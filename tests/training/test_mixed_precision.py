@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from object_detection_note.core import config_util
+from object_detection_note.config import config_util
 from object_detection_note.core.fields import DatasetFiles
 from object_detection_note.core.fields import LossKeys
 from object_detection_note.core.fields import Splits
@@ -22,7 +22,7 @@ from object_detection_note.mining import detectors
 from object_detection_note.mining import mining_pipeline
 from object_detection_note.models import keras_utils
 from object_detection_note.protos import train_pb2
-from object_detection_note.training import mixed_precision
+from object_detection_note.builders import mixed_precision
 from object_detection_note.training import train_loop
 
 import training_test_utils as utils

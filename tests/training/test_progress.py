@@ -7,12 +7,12 @@ step must produce a line, so no 30 s pass without one.
 import numpy as np
 import pytest
 
-from object_detection_note import inference
+from object_detection_note.evaluation import inference
 from object_detection_note.builders import model_builder
-from object_detection_note.core import config_util
+from object_detection_note.config import config_util
 from object_detection_note.evaluation import eval_loop
 from object_detection_note.mining import mining_pipeline
-from object_detection_note.training import progress
+from object_detection_note.core import progress
 from object_detection_note.training import train_loop
 
 import training_test_utils as utils

@@ -26,8 +26,8 @@ from typing import List, Optional, Tuple
 from absl import logging
 import tensorflow as tf
 
-from object_detection_note.training import checkpoint_layouts
-from object_detection_note.training import checkpoint_errors
+from object_detection_note.checkpoints import checkpoint_layouts
+from object_detection_note.checkpoints import checkpoint_errors
 
 FINE_TUNE_TYPES = ('classification', 'detection', 'full')
 _BOOKKEEPING_PREFIXES = ('optimizer/', 'global_step/', 'save_counter/',

@@ -23,7 +23,7 @@ that the ensemble equals the plain heads, as for an OD API checkpoint.
 from absl import logging
 import tensorflow as tf
 
-from object_detection_note.training import checkpoint_errors
+from object_detection_note.checkpoints import checkpoint_errors
 
 ALLOW_FLAG = '--allow_partial_restore'
 

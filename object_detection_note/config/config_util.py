@@ -19,14 +19,11 @@ import re
 from google.protobuf import text_format
 import tensorflow as tf
 
-from object_detection_note.core import config_positions
-from object_detection_note.core import field_policy
+from object_detection_note.config import config_positions
+from object_detection_note.config import field_policy
+from object_detection_note.config.errors import ConfigError
 from object_detection_note.core import file_io
 from object_detection_note.protos import pipeline_pb2
-
-
-class ConfigError(ValueError):
-  """A pipeline config that cannot be used; the message names file and field."""
 
 
 _UNKNOWN_FIELD = re.compile(

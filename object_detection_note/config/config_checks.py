@@ -22,7 +22,7 @@ missing data where it is needed).
 """
 import tensorflow as tf
 
-from object_detection_note.core import config_positions
+from object_detection_note.config import config_positions
 from object_detection_note.data import label_map_util
 
 

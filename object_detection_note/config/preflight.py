@@ -19,7 +19,7 @@ import uuid
 
 import tensorflow as tf
 
-from object_detection_note.core import config_util
+from object_detection_note.config import errors
 
 PRETRAINED_COMMAND = ('make pretrained  (i.e. python -m '
                       'object_detection_note.pretrained --model=%s '
@@ -39,7 +39,7 @@ _WEIGHT_FILE_SUFFIXES = ('.h5', '.hdf5', '.keras')
 Problem = collections.namedtuple('Problem', ['what', 'fix'])
 
 
-class PreflightError(config_util.ConfigError):
+class PreflightError(errors.ConfigError):
   """Files a run's config names are missing; the message lists each with its
   fix.
 

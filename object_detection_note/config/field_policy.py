@@ -25,6 +25,7 @@ from absl import logging
 from google.protobuf import descriptor
 from google.protobuf import text_format
 
+from object_detection_note.config import errors
 from object_detection_note.data import preprocessor
 
 HONOURED = 'honoured'
@@ -494,7 +495,6 @@ def check_pipeline_fields(pipeline, path, text=None):
   Returns:
     the list of findings (warnings only, when it returns).
   """
-  from object_detection_note.core import config_util  # pylint: disable=g-import-not-at-top
   findings = find_unsupported_fields(pipeline)
   if not findings:
     return findings
@@ -517,6 +517,6 @@ def check_pipeline_fields(pipeline, path, text=None):
       logging.warning('%s: field %s %s', where(finding), finding.path,
                       finding.reason)
   if errors:
-    raise config_util.ConfigError('\n'.join(
+    raise errors.ConfigError('\n'.join(
         '%s: field %s: %s' % (where(f), f.path, f.reason) for f in errors))
   return findings

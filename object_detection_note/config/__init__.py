@@ -1,0 +1,1 @@
+"""Pipeline configs: reading, overriding, validating, and the checks run before a job starts."""
