@@ -93,8 +93,8 @@ def id_to_name():
 def write_images(path, count, seed=0):
   """``count`` smooth random 600x1024 JPEG image-level records, one label each."""
   import numpy as np
-  from object_detection_note.data import beam_io
-  from object_detection_note.data import tf_example_codec
+  from object_detection_note.data.writing import beam_io
+  from object_detection_note.data.records import tf_example_codec
   rng = np.random.default_rng(seed)
   names = id_to_name()
   records = []

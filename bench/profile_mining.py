@@ -60,7 +60,7 @@ def main(argv):
   from object_detection_note.evaluation import inference
   from object_detection_note.core.fields import PredictionFields
   from object_detection_note.config import config_util
-  from object_detection_note.data import tf_example_codec
+  from object_detection_note.data.records import tf_example_codec
   from object_detection_note.mining import mining_pipeline
   from object_detection_note.builders import mixed_precision
   from object_detection_note.builders import model_builder

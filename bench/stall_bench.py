@@ -52,9 +52,9 @@ import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-posi
 
 from object_detection_note.config import config_util  # pylint: disable=g-import-not-at-top,wrong-import-position
 from object_detection_note.core import file_io  # pylint: disable=g-import-not-at-top,wrong-import-position
-from object_detection_note.data import beam_io  # pylint: disable=g-import-not-at-top,wrong-import-position
-from object_detection_note.data import label_map_util  # pylint: disable=g-import-not-at-top,wrong-import-position
-from object_detection_note.data import sorted_runs  # pylint: disable=g-import-not-at-top,wrong-import-position
+from object_detection_note.data.writing import beam_io  # pylint: disable=g-import-not-at-top,wrong-import-position
+from object_detection_note.data.records import label_map_util  # pylint: disable=g-import-not-at-top,wrong-import-position
+from object_detection_note.data.writing import sorted_runs  # pylint: disable=g-import-not-at-top,wrong-import-position
 from object_detection_note.mining import detectors  # pylint: disable=g-import-not-at-top,wrong-import-position
 from object_detection_note.mining import mining_pipeline  # pylint: disable=g-import-not-at-top,wrong-import-position
 import machine  # pylint: disable=g-import-not-at-top,wrong-import-position

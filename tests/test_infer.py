@@ -16,7 +16,7 @@ from object_detection_note.core import quiet
 from object_detection_note.core.fields import DetectionFields as D
 from object_detection_note.core.fields import ExportFields as E
 from object_detection_note.core.fields import InferenceFields as K
-from object_detection_note.data import label_map_util
+from object_detection_note.data.records import label_map_util
 from object_detection_note.exporter import exporter_lib_v2
 from object_detection_note.exporter import infer_lib
 from object_detection_note.exporter import saved_model_detector

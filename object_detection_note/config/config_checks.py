@@ -23,7 +23,7 @@ missing data where it is needed).
 import tensorflow as tf
 
 from object_detection_note.config import config_positions
-from object_detection_note.data import label_map_util
+from object_detection_note.data.records import label_map_util
 
 
 def _fail(error_class, path, field, problem):

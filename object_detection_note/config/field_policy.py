@@ -26,7 +26,7 @@ from google.protobuf import descriptor
 from google.protobuf import text_format
 
 from object_detection_note.config import errors
-from object_detection_note.data import preprocessor
+from object_detection_note.data.input import preprocessor
 
 HONOURED = 'honoured'
 

@@ -1,0 +1,1 @@
+"""Datasets: records/ (format of a record), writing/ (shards), input/ (what training reads), formats/ (converters)."""

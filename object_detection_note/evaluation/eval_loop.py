@@ -27,10 +27,10 @@ from object_detection_note.core import stale_files
 from object_detection_note.core.fields import BadRecordFields
 from object_detection_note.core.fields import DetectionFields as D
 from object_detection_note.core.fields import InputFields as I
-from object_detection_note.data import bad_record_search
-from object_detection_note.data import inputs
-from object_detection_note.data import label_map_util
-from object_detection_note.data import record_errors
+from object_detection_note.data.input import bad_record_search
+from object_detection_note.data.input import inputs
+from object_detection_note.data.records import label_map_util
+from object_detection_note.data.records import record_errors
 from object_detection_note.evaluation import coco_evaluator
 from object_detection_note.evaluation import eval_visualization
 from object_detection_note.evaluation import lvis_evaluator

@@ -1,14 +1,14 @@
 """Raw images → detections, the same way training sees images.
 
 Used by evaluation, mining and the exporter, so all three resize exactly as
-the training input pipeline does (``data.inputs.resize_image``: the
+the training input pipeline does (``data.input.inputs.resize_image``: the
 config's ``image_resizer``, padded to a static size) and report boxes
 normalised to the input image (the OD API convention).
 """
 import tensorflow as tf
 
 from object_detection_note.core.fields import DetectionFields
-from object_detection_note.data import inputs
+from object_detection_note.data.input import inputs
 
 
 def padded_image_size(image_resizer):

@@ -23,9 +23,9 @@ import tf_keras
 
 from object_detection_note.config import config_util
 from object_detection_note.core.fields import DiagnosticsFields
-from object_detection_note.data import beam_io
-from object_detection_note.data import label_map_util
-from object_detection_note.data import tf_example_codec
+from object_detection_note.data.writing import beam_io
+from object_detection_note.data.records import label_map_util
+from object_detection_note.data.records import tf_example_codec
 from object_detection_note.evaluation import eval_loop
 from object_detection_note.iterate import run_layout as layout
 from object_detection_note.iterate import stage_stats

@@ -31,9 +31,9 @@ from object_detection_note.core import stale_files
 from object_detection_note.core.fields import LossKeys
 from object_detection_note.core.fields import SummaryKeys
 from object_detection_note.evaluation import inference
-from object_detection_note.data import bad_record_search
-from object_detection_note.data import inputs
-from object_detection_note.data import record_errors
+from object_detection_note.data.input import bad_record_search
+from object_detection_note.data.input import inputs
+from object_detection_note.data.records import record_errors
 from object_detection_note.evaluation import eval_loop
 from object_detection_note.checkpoints import checkpoints
 from object_detection_note.training import distribute_util
@@ -206,7 +206,7 @@ class Trainer:
   def dataset(self, input_config=None):
     """The distributed training dataset (per-replica batches).
 
-    Elements are ``data.inputs`` dicts without their string features, with
+    Elements are ``data.input.inputs`` dicts without their string features, with
     the batch dimension ``train_config.batch_size / num_replicas``.
     """
     train_config = self._configs['train_config']

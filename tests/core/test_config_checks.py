@@ -9,7 +9,7 @@ from google.protobuf import text_format
 
 from object_detection_note.config import config_checks
 from object_detection_note.config import config_util
-from object_detection_note.data import label_map_util
+from object_detection_note.data.records import label_map_util
 from object_detection_note.protos import pipeline_pb2
 
 _ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))

@@ -10,8 +10,8 @@ import os
 
 import pytest
 
-from object_detection_note.data import synthetic_dataset
-from object_detection_note.data import synthetic_scenes
+from object_detection_note.data.formats import synthetic_dataset
+from object_detection_note.data.formats import synthetic_scenes
 from object_detection_note.iterate import driver
 from object_detection_note.iterate import run_layout as layout
 from object_detection_note.iterate import stage_stats

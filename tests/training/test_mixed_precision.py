@@ -13,8 +13,8 @@ from object_detection_note.config import config_util
 from object_detection_note.core.fields import DatasetFiles
 from object_detection_note.core.fields import LossKeys
 from object_detection_note.core.fields import Splits
-from object_detection_note.data import beam_io
-from object_detection_note.data import label_map_util
+from object_detection_note.data.writing import beam_io
+from object_detection_note.data.records import label_map_util
 from object_detection_note.losses import note_rules
 from object_detection_note.evaluation import eval_loop
 from object_detection_note.exporter import exporter_lib_v2

@@ -19,7 +19,7 @@ import worker_processes
 from object_detection_note.config import config_util
 from object_detection_note.core.fields import InputFields
 from object_detection_note.core.fields import LossKeys
-from object_detection_note.data import inputs
+from object_detection_note.data.input import inputs
 
 _STEPS = 3
 

@@ -225,7 +225,7 @@ def test_mining_with_slow_batches_logs_every_batch(tiny_data_dir,
 
 
 def test_converter_progress_logs_by_time(captured_info):
-  from object_detection_note.data import dataset_writer  # pylint: disable=import-outside-toplevel
+  from object_detection_note.data.writing import dataset_writer  # pylint: disable=import-outside-toplevel
   clock = FakeClock()
   captured_info.clock = clock
   fn = dataset_writer._LogProgress('converting', clock=clock)  # pylint: disable=protected-access

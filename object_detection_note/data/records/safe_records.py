@@ -33,7 +33,7 @@ import concurrent.futures
 import tensorflow as tf
 
 from object_detection_note.core.fields import TfExampleFields as F
-from object_detection_note.data import record_errors as errors
+from object_detection_note.data.records import record_errors as errors
 
 _FRAMING_OVERHEAD = 16  # length (8) + 2 CRCs (4 + 4) per TFRecord record.
 

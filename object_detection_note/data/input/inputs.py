@@ -20,7 +20,7 @@ Each element of the returned dataset is a dict keyed by
 ``H, W`` are fixed whenever the resizer allows it (fixed_shape, or
 keep_aspect_ratio with ``pad_to_max_dimension``), as TPUs and XLA need.
 
-Bad-record policy (``data/safe_records.py``): a box with NaN coordinates,
+Bad-record policy (``data/records/safe_records.py``): a box with NaN coordinates,
 ``ymin > ymax`` or ``xmin > xmax``, zero area, coordinates outside ``[0, 1]``
 (beyond a 1e-3 tolerance), a box or image-level class id not in the label
 map, a missing image or one that does not decode, a record that is not a
@@ -50,12 +50,12 @@ import tensorflow as tf
 
 from object_detection_note.core.fields import InputFields
 from object_detection_note.core.fields import TfExampleFields as F
-from object_detection_note.data import label_map_util
-from object_detection_note.data import preprocessor
-from object_detection_note.data import record_errors
-from object_detection_note.data import safe_records
-from object_detection_note.data import seed_mined_mixing
-from object_detection_note.data import tfrecord_reader
+from object_detection_note.data.records import label_map_util
+from object_detection_note.data.input import preprocessor
+from object_detection_note.data.records import record_errors
+from object_detection_note.data.records import safe_records
+from object_detection_note.data.input import seed_mined_mixing
+from object_detection_note.data.records import tfrecord_reader
 
 _BOX_TOLERANCE = 1e-3
 _IMAGE_MAGIC = (b'\xff\xd8\xff', b'\x89PNG', b'GIF8', b'BM')
@@ -174,7 +174,7 @@ def transform_example(serialized, *, image_resizer, num_classes, max_boxes,
   """One serialized tf.Example → one unbatched InputFields dict.
 
   ``augmentation_options``: PreprocessingStep protos applied (training only)
-  before resizing, see ``data.preprocessor``. ``is_mined``: the stream's
+  before resizing, see ``data.input.preprocessor``. ``is_mined``: the stream's
   flag (0 or 1) given to every record, or None for the record's own
   ``image/note/is_mined`` (default 0).
   """

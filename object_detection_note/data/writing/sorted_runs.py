@@ -22,7 +22,7 @@ import heapq
 import tensorflow as tf
 
 from object_detection_note.core import file_io
-from object_detection_note.data import tfrecord_reader
+from object_detection_note.data.records import tfrecord_reader
 
 RUN_SUFFIX = '.tmp-run-%05d'
 

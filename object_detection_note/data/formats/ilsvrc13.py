@@ -38,8 +38,8 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from object_detection_note.data import dataset_splits
-from object_detection_note.data import tf_example_codec
+from object_detection_note.data.writing import dataset_splits
+from object_detection_note.data.records import tf_example_codec
 
 Synset = collections.namedtuple('Synset', ['wnid', 'name'])
 

@@ -50,11 +50,11 @@ from PIL import Image
 import tensorflow as tf
 
 from object_detection_note.core.fields import Splits
-from object_detection_note.data import dataset_splits
-from object_detection_note.data import beam_io
-from object_detection_note.data import category_split
-from object_detection_note.data import dataset_writer
-from object_detection_note.data.tf_example_codec import DetectionRecord
+from object_detection_note.data.writing import dataset_splits
+from object_detection_note.data.writing import beam_io
+from object_detection_note.data.formats import category_split
+from object_detection_note.data.writing import dataset_writer
+from object_detection_note.data.records.tf_example_codec import DetectionRecord
 
 VOC_CATEGORY_NAMES = (
     'person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus', 'train',

@@ -32,8 +32,8 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
-from object_detection_note.data import ilsvrc13
-from object_detection_note.data import tf_example_codec
+from object_detection_note.data.formats import ilsvrc13
+from object_detection_note.data.records import tf_example_codec
 
 IMAGE_ID = 'ImageID'
 LABEL_NAME = 'LabelName'

@@ -26,7 +26,7 @@ from typing import Dict, Iterable, List, Mapping, Sequence, Tuple, Union
 import numpy as np
 
 from object_detection_note.core.fields import Splits
-from object_detection_note.data.tf_example_codec import DetectionRecord
+from object_detection_note.data.records.tf_example_codec import DetectionRecord
 
 ImagesPerCategory = Union[float, int, Tuple[int, int]]
 

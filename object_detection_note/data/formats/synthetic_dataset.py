@@ -34,13 +34,13 @@ from apache_beam.options.pipeline_options import PipelineOptions
 import numpy as np
 
 from object_detection_note.core.fields import Splits
-from object_detection_note.data import dataset_splits
-from object_detection_note.data import beam_io
-from object_detection_note.data import dataset_writer
-from object_detection_note.data import record_errors
-from object_detection_note.data import synthetic_scenes
-from object_detection_note.data import tf_example_codec
-from object_detection_note.data.tf_example_codec import DetectionRecord
+from object_detection_note.data.writing import dataset_splits
+from object_detection_note.data.writing import beam_io
+from object_detection_note.data.writing import dataset_writer
+from object_detection_note.data.records import record_errors
+from object_detection_note.data.formats import synthetic_scenes
+from object_detection_note.data.records import tf_example_codec
+from object_detection_note.data.records.tf_example_codec import DetectionRecord
 
 POOLS = ('train', 'val')
 TRAIN_POOL = 0

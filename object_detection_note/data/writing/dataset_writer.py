@@ -61,8 +61,8 @@ from object_detection_note.core.fields import CategoryFields
 from object_detection_note.core.fields import DatasetFiles
 from object_detection_note.core.fields import ManifestFields as M
 from object_detection_note.core.fields import Splits
-from object_detection_note.data import beam_io
-from object_detection_note.data import tf_example_codec
+from object_detection_note.data.writing import beam_io
+from object_detection_note.data.records import tf_example_codec
 from object_detection_note.core import progress
 
 SOURCE = M.source
@@ -224,7 +224,7 @@ class _Finalize(beam.DoFn):
                     M.num_shards: self._num_shards[split], M.shards: files})
       splits[split] = entry
     # Imported here so that building a pipeline needs no proto modules.
-    from object_detection_note.data import label_map_util  # pylint: disable=g-import-not-at-top
+    from object_detection_note.data.records import label_map_util  # pylint: disable=g-import-not-at-top
     label_maps = {}
     for side, names, file_name in (
         (SOURCE, self._source_names, DatasetFiles.source_label_map),

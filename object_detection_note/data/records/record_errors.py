@@ -4,7 +4,7 @@ the record and the field, and the report of records skipped.
 A *problem* is a one-line string that starts with the field it concerns, e.g.
 ``image/encoded: the image data could not be decoded (corrupt or truncated
 image)``. The same texts are produced by the tf.data checks
-(``data/safe_records.py``, training and evaluation) and by the Python checks
+(``data/records/safe_records.py``, training and evaluation) and by the Python checks
 here (mining), so a bad record reads the same wherever it is met.
 
 Every bad record is located as ``<file>: record #<index> (source_id <id>)``
@@ -33,8 +33,8 @@ import tensorflow as tf
 from object_detection_note.core import file_io
 from object_detection_note.core.fields import BadRecordFields as K
 from object_detection_note.core.fields import TfExampleFields as F
-from object_detection_note.data import skip_counter
-from object_detection_note.data import tfrecord_reader
+from object_detection_note.data.records import skip_counter
+from object_detection_note.data.records import tfrecord_reader
 
 NOT_AN_EXAMPLE = ('record: not a tf.train.Example with the expected feature '
                   'types')

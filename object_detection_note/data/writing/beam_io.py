@@ -22,7 +22,7 @@ from apache_beam.options.pipeline_options import StandardOptions
 import tensorflow as tf
 
 from object_detection_note.core import file_io
-from object_detection_note.data import sorted_runs
+from object_detection_note.data.writing import sorted_runs
 
 # Beam's DirectRunner may try to download its Prism engine at run time; the
 # in-process FnApiRunner (DirectRunner's own fallback) never downloads.

@@ -15,8 +15,8 @@ from absl import logging
 import tensorflow as tf
 
 from object_detection_note.core.fields import BadRecordFields as K
-from object_detection_note.data import inputs
-from object_detection_note.data import record_errors
+from object_detection_note.data.input import inputs
+from object_detection_note.data.records import record_errors
 
 _LOCATED = 'bad record in '
 

@@ -1,0 +1,1 @@
+"""Writing datasets: TFRecord shards through Beam, sorted runs, dataset splits and their manifest."""
