@@ -25,7 +25,7 @@ from absl import logging
 from google.protobuf import descriptor
 from google.protobuf import text_format
 
-from object_detection_note.config import errors
+from object_detection_note.config.errors import ConfigError
 from object_detection_note.data.input import preprocessor
 
 HONOURED = 'honoured'
@@ -517,6 +517,6 @@ def check_pipeline_fields(pipeline, path, text=None):
       logging.warning('%s: field %s %s', where(finding), finding.path,
                       finding.reason)
   if errors:
-    raise errors.ConfigError('\n'.join(
+    raise ConfigError('\n'.join(
         '%s: field %s: %s' % (where(f), f.path, f.reason) for f in errors))
   return findings

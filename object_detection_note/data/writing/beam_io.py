@@ -72,8 +72,8 @@ def pipeline_options(beam_argv) -> PipelineOptions:
 
 def project_setup_file():
   """The project's setup.py (source checkout / editable install), or None."""
-  root = os.path.dirname(os.path.dirname(os.path.dirname(
-      os.path.abspath(__file__))))
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+      os.path.abspath(__file__)))))
   path = os.path.join(root, 'setup.py')
   return path if os.path.isfile(path) else None
 
