@@ -1,6 +1,6 @@
 """No config field is silently ignored: honoured, warned about, or rejected.
 
-The OD API-style configs in ``tests/core/data`` are modelled on the upstream
+The OD API-style configs in ``tests/config/data`` are modelled on the upstream
 TF2 model zoo's Faster R-CNN IRv2 and ResNet-50 sample configs.
 """
 import glob
