@@ -1,1 +1,1 @@
-"""Checkpoints: their layouts (this project's, the OD API's), resume and fine-tune restore, NOTE-head checks."""
+"""Checkpoints: layouts (ours, the OD API's), restore, NOTE-head checks."""

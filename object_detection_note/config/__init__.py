@@ -1,1 +1,1 @@
-"""Pipeline configs: reading, overriding, validating, and the checks run before a job starts."""
+"""Pipeline configs: read, override, validate, preflight before a job."""

@@ -148,7 +148,7 @@ class CategoryFields:
 
 
 class ManifestFields:
-  """Keys of a dataset's ``manifest.json`` (see data/writing/dataset_writer.py)."""
+  """Keys of a dataset's ``manifest.json`` (data/writing/dataset_writer.py)."""
   format_version = 'format_version'
   label_maps = 'label_maps'
   source_categories = 'source_categories'

@@ -1,1 +1,1 @@
-"""Datasets: records/ (format of a record), writing/ (shards), input/ (what training reads), formats/ (converters)."""
+"""Datasets by role: records/, input/ (training), writing/, formats/."""

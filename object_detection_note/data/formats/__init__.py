@@ -1,1 +1,1 @@
-"""Dataset formats: one module per source dataset (COCO 2017, ILSVRC 2013, Open Images, synthetic scenes) turned into NOTE-RCNN splits; used by the converters in pipelines/."""
+"""One module per source dataset, converted to splits by pipelines/."""

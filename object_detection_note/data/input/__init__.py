@@ -1,1 +1,1 @@
-"""The input pipeline the trainer and evaluator read: decoding, augmentation, seed/mined mixing, finding a bad record."""
+"""The input pipeline that training and evaluation read."""

@@ -1,1 +1,1 @@
-"""TF Example records: the codec, reading TFRecord files, label maps, and locating and skipping bad records."""
+"""TF Example records: codec, TFRecord reading, label maps, bad records."""

@@ -4,8 +4,9 @@ the record and the field, and the report of records skipped.
 A *problem* is a one-line string that starts with the field it concerns, e.g.
 ``image/encoded: the image data could not be decoded (corrupt or truncated
 image)``. The same texts are produced by the tf.data checks
-(``data/records/safe_records.py``, training and evaluation) and by the Python checks
-here (mining), so a bad record reads the same wherever it is met.
+(``data/records/safe_records.py``, training and evaluation) and by the
+Python checks here (mining), so a bad record reads the same wherever it is
+met.
 
 Every bad record is located as ``<file>: record #<index> (source_id <id>)``
 where ``index`` counts records from 0 in their TFRecord file. What happens

@@ -1,1 +1,1 @@
-"""Writing datasets: TFRecord shards through Beam, sorted runs, dataset splits and their manifest."""
+"""Writing datasets: TFRecord shards, Beam IO, sorted runs, splits."""
