@@ -22,9 +22,10 @@ keep_aspect_ratio with ``pad_to_max_dimension``), as TPUs and XLA need.
 
 Bad-record policy (``data/records/safe_records.py``): a box with NaN
 coordinates, ``ymin > ymax`` or ``xmin > xmax``, zero area, coordinates
-outside ``[0, 1]`` (beyond a 1e-3 tolerance), a box or image-level class id not in the label
-map, a missing image or one that does not decode, a record that is not a
-tf.Example, or a truncated or corrupt TFRecord file stops the pipeline with
+outside ``[0, 1]`` (beyond a 1e-3 tolerance), a box or image-level class id
+not in the label map, a missing image or one that does not decode, a record
+that is not a tf.Example, or a truncated or corrupt TFRecord file stops the
+pipeline with
 ``InvalidArgumentError`` naming the file, the record's index in it, its
 ``source_id`` and the field. Such a record is a bug of the tool that wrote it,
 and silently training on it would hide that. With
