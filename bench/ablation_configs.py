@@ -14,7 +14,7 @@ from absl import app
 from google.protobuf import text_format
 
 import ablation_report
-from object_detection_note.core import config_util
+from object_detection_note.config import config_util
 from object_detection_note.core import file_io
 
 VARIANT_KEYS = tuple(key for key, _ in ablation_report.VARIANTS)

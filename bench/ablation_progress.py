@@ -9,7 +9,7 @@ import os
 import time
 
 import ablation_report
-from object_detection_note.core import config_util
+from object_detection_note.config import config_util
 from object_detection_note.core import file_io
 from object_detection_note.iterate import report
 from object_detection_note.iterate import run_layout

@@ -20,7 +20,7 @@ import tf_keras
 
 import ablation_progress
 import ablation_report
-from object_detection_note.core import config_util
+from object_detection_note.config import config_util
 from object_detection_note.core import file_io
 from object_detection_note.iterate import driver
 from object_detection_note.iterate import stages

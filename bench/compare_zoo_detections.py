@@ -22,11 +22,11 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
   sys.path.append(REPO_ROOT)
 
-from object_detection_note import inference  # pylint: disable=g-import-not-at-top,wrong-import-position
+from object_detection_note.evaluation import inference  # pylint: disable=g-import-not-at-top,wrong-import-position
 from object_detection_note.builders import model_builder  # pylint: disable=g-import-not-at-top,wrong-import-position
-from object_detection_note.core import config_util  # pylint: disable=g-import-not-at-top,wrong-import-position
+from object_detection_note.config import config_util  # pylint: disable=g-import-not-at-top,wrong-import-position
 from object_detection_note.core.fields import DetectionFields as D  # pylint: disable=g-import-not-at-top,wrong-import-position
-from object_detection_note.training import checkpoints  # pylint: disable=g-import-not-at-top,wrong-import-position
+from object_detection_note.checkpoints import checkpoints  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 flags.DEFINE_string('peer_dir', None, 'Output of peer_zoo_detections.py.')
 flags.DEFINE_bool('odapi_compatible_geometry', True, 'Geometry to run.')

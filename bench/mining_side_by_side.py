@@ -94,8 +94,8 @@ def id_to_name():
 def write_images(path, count, seed=0):
   """``count`` smooth random 600x1024 JPEG image-level records, one label each."""
   import numpy as np
-  from object_detection_note.data import beam_io
-  from object_detection_note.data import tf_example_codec
+  from object_detection_note.data.writing import beam_io
+  from object_detection_note.data.records import tf_example_codec
   rng = np.random.default_rng(seed)
   names = id_to_name()
   records = []
@@ -117,7 +117,7 @@ def _prepare(work_dir, counts):
   """Worker: image TFRecords and our random-weight checkpoint (kept if
   ``work_dir`` has them)."""
   import throughput_bench
-  from object_detection_note.core import config_util
+  from object_detection_note.config import config_util
   for count in counts:
     path = os.path.join(work_dir, 'images_%d.tfrecord' % count)
     if not os.path.exists(path):
@@ -131,7 +131,7 @@ def _prepare(work_dir, counts):
 
 def _mine_ours(work_dir, input_path, policy):
   """Worker: our Beam mining pipeline; prints {"images", "seconds"}."""
-  from object_detection_note.core import config_util
+  from object_detection_note.config import config_util
   from object_detection_note.mining import detectors
   from object_detection_note.mining import mining_pipeline
   from object_detection_note.mining import mining_spec

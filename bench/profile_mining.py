@@ -58,13 +58,13 @@ def main(argv):
   import numpy as np
   import tensorflow as tf
   import mining_side_by_side
-  from object_detection_note import inference
+  from object_detection_note.evaluation import inference
   from object_detection_note.core.fields import PredictionFields
-  from object_detection_note.core import config_util
-  from object_detection_note.data import tf_example_codec
+  from object_detection_note.config import config_util
+  from object_detection_note.data.records import tf_example_codec
   from object_detection_note.mining import mining_pipeline
   from object_detection_note.mining import mining_spec
-  from object_detection_note.training import mixed_precision
+  from object_detection_note.builders import mixed_precision
   from object_detection_note.builders import model_builder
   from object_detection_note.meta_architectures import first_stage
 

@@ -59,11 +59,11 @@ sys.path.insert(0, REPO_ROOT)
 import quiet_first  # pylint: disable=unused-import,g-import-not-at-top,wrong-import-position  # before TensorFlow
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from object_detection_note.core import config_util  # pylint: disable=g-import-not-at-top,wrong-import-position
+from object_detection_note.config import config_util  # pylint: disable=g-import-not-at-top,wrong-import-position
 from object_detection_note.core import file_io  # pylint: disable=g-import-not-at-top,wrong-import-position
-from object_detection_note.data import beam_io  # pylint: disable=g-import-not-at-top,wrong-import-position
-from object_detection_note.data import label_map_util  # pylint: disable=g-import-not-at-top,wrong-import-position
-from object_detection_note.data import sorted_runs  # pylint: disable=g-import-not-at-top,wrong-import-position
+from object_detection_note.data.writing import beam_io  # pylint: disable=g-import-not-at-top,wrong-import-position
+from object_detection_note.data.records import label_map_util  # pylint: disable=g-import-not-at-top,wrong-import-position
+from object_detection_note.data.writing import sorted_runs  # pylint: disable=g-import-not-at-top,wrong-import-position
 from object_detection_note.mining import detectors  # pylint: disable=g-import-not-at-top,wrong-import-position
 from object_detection_note.mining import mining_pipeline  # pylint: disable=g-import-not-at-top,wrong-import-position
 from object_detection_note.mining import mining_spec  # pylint: disable=g-import-not-at-top,wrong-import-position

@@ -22,12 +22,12 @@ import tensorflow as tf
 
 import flops as flops_lib
 import machine
-from object_detection_note import inference
+from object_detection_note.evaluation import inference
 from object_detection_note.builders import model_builder
-from object_detection_note.core import config_util
-from object_detection_note.data import beam_io
-from object_detection_note.data import label_map_util
-from object_detection_note.data import tf_example_codec
+from object_detection_note.config import config_util
+from object_detection_note.data.writing import beam_io
+from object_detection_note.data.records import label_map_util
+from object_detection_note.data.records import tf_example_codec
 from object_detection_note.evaluation import eval_loop
 from object_detection_note.mining import detectors
 from object_detection_note.mining import mining_pipeline

@@ -32,11 +32,11 @@ import tensorflow as tf
 import flops as flops_lib
 import machine
 
-from object_detection_note import inference
+from object_detection_note.evaluation import inference
 from object_detection_note.builders import model_builder
-from object_detection_note.core import config_util
+from object_detection_note.config import config_util
 from object_detection_note.core.fields import InputFields
-from object_detection_note.training import mixed_precision
+from object_detection_note.builders import mixed_precision
 from object_detection_note.training import train_loop
 
 SYNTHETIC_CONFIG = 'configs/synthetic.config'
@@ -183,7 +183,7 @@ def run_case(case, steps, warmup=1, jit_compile=False, policy=None):
     steps: timed steps (at least 1).
     warmup: untimed steps first (the first one traces and optimises).
     jit_compile: compile the step with XLA.
-    policy: ``training.mixed_precision`` policy of the trained model (None:
+    policy: ``builders.mixed_precision`` policy of the trained model (None:
       the config's, float32).
 
   Returns:

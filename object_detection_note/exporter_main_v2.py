@@ -31,7 +31,7 @@ from absl import app
 from absl import flags
 
 from object_detection_note.core import cli_errors
-from object_detection_note.core import config_util
+from object_detection_note.config import config_util
 from object_detection_note.exporter import exporter_lib_v2
 
 flags.DEFINE_string('input_type', 'image_tensor', 'Type of input node: '

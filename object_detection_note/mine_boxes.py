@@ -24,10 +24,10 @@ from absl import flags
 from absl import logging
 
 from object_detection_note.core import cli_errors
-from object_detection_note.core import config_checks
-from object_detection_note.core import config_util
-from object_detection_note.data import beam_io
-from object_detection_note.data import label_map_util
+from object_detection_note.config import config_checks
+from object_detection_note.config import config_util
+from object_detection_note.data.writing import beam_io
+from object_detection_note.data.records import label_map_util
 from object_detection_note.mining import class_thresholds
 from object_detection_note.mining import detectors
 from object_detection_note.mining import mining_pipeline

@@ -41,8 +41,8 @@ from absl import flags
 from absl import logging
 
 from object_detection_note.core import cli_errors
-from object_detection_note.core import config_util
-from object_detection_note.core import preflight
+from object_detection_note.config import config_util
+from object_detection_note.config import preflight
 from object_detection_note.evaluation import eval_loop
 from object_detection_note.training import distribute_util
 from object_detection_note.training import train_loop

@@ -3,7 +3,7 @@ or any COCO-format dataset with a category split given by name.
 
 Writes ``source_train``, ``source_val``, ``seed``, ``image_level`` and
 ``target_val`` TFRecord shards, both label maps and ``manifest.json`` into
-``--output_dir``; see ``object_detection_note/data/coco17.py`` for the split
+``--output_dir``; see ``object_detection_note/data/formats/coco17.py`` for the split
 and annotation rules (crowd boxes are dropped and counted).
 
 Example:
@@ -30,9 +30,9 @@ from absl import flags
 from absl import logging
 
 from object_detection_note.core import cli_errors
-from object_detection_note.data import beam_io
-from object_detection_note.data import category_split
-from object_detection_note.data import coco17
+from object_detection_note.data.writing import beam_io
+from object_detection_note.data.formats import category_split
+from object_detection_note.data.formats import coco17
 
 
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:

@@ -15,7 +15,7 @@ train images (``--train_augment_list``) for training, val2 for validation:
 Writes the shards, ``source_label_map.pbtxt``, ``target_label_map.pbtxt`` and
 ``manifest.json`` (its ``statistics`` count images per list, images with no
 category box, clipped and skipped boxes/images, re-encoded images) into
-``--output_dir``. Box and category rules: ``object_detection_note/data/ilsvrc13.py``.
+``--output_dir``. Box and category rules: ``object_detection_note/data/formats/ilsvrc13.py``.
 
 Invalid annotations (``--invalid_annotation_policy``): ``error`` (default)
 stops on the first one with a message naming the file; ``skip`` drops the box
@@ -52,9 +52,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from object_detection_note.core import cli_errors
 from object_detection_note.core import file_io
 from object_detection_note.core.fields import Splits
-from object_detection_note.data import beam_io
-from object_detection_note.data import dataset_writer
-from object_detection_note.data import ilsvrc13
+from object_detection_note.data.writing import beam_io
+from object_detection_note.data.writing import dataset_writer
+from object_detection_note.data.formats import ilsvrc13
 
 VAL1 = 'val1'
 VAL2 = 'val2'

@@ -18,7 +18,7 @@ image-level set A. This writes into ``--output_dir``:
     that matched no target category, with its dropped-label count, plus the
     target categories no class matched. The log repeats the largest ones.
 
-Class matching rules: ``object_detection_note/data/openimages.py``.
+Class matching rules: ``object_detection_note/data/formats/openimages.py``.
 
 The label CSV is streamed (``ReadFromText``, grouped by ImageID), never loaded
 into one dict; only the class lists live in the driver.
@@ -51,11 +51,11 @@ import tensorflow as tf
 from object_detection_note.core import cli_errors
 from object_detection_note.core import file_io
 from object_detection_note.core.fields import Splits
-from object_detection_note.data import beam_io
-from object_detection_note.data import dataset_writer
-from object_detection_note.data import ilsvrc13
-from object_detection_note.data import label_map_util
-from object_detection_note.data import openimages
+from object_detection_note.data.writing import beam_io
+from object_detection_note.data.writing import dataset_writer
+from object_detection_note.data.formats import ilsvrc13
+from object_detection_note.data.records import label_map_util
+from object_detection_note.data.formats import openimages
 
 ERROR = 'error'
 SKIP = 'skip'

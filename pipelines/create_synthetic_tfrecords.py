@@ -4,7 +4,7 @@ Writes ``source_train``, ``source_val``, ``seed``, ``image_level`` and
 ``target_val`` TFRecord shards, ``source_label_map.pbtxt``,
 ``target_label_map.pbtxt`` and ``manifest.json`` into ``--output_dir``. The
 scenes, categories and split sizes are described in
-``object_detection_note/data/synthetic_dataset.py`` and ``synthetic_scenes.py``.
+``object_detection_note/data/formats/synthetic_dataset.py`` and ``synthetic_scenes.py``.
 Same flags ⇒ byte-identical files.
 
 Example:
@@ -25,9 +25,9 @@ from absl import flags
 from absl import logging
 
 from object_detection_note.core import cli_errors
-from object_detection_note.data import beam_io
-from object_detection_note.data import synthetic_dataset
-from object_detection_note.data import synthetic_scenes
+from object_detection_note.data.writing import beam_io
+from object_detection_note.data.formats import synthetic_dataset
+from object_detection_note.data.formats import synthetic_scenes
 
 _DEFAULTS = synthetic_scenes.SceneConfig()
 # (SceneConfig field, flag type, help) of the scene flags.

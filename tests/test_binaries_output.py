@@ -19,8 +19,8 @@ import pytest
 import tensorflow as tf
 
 from object_detection_note.core import quiet
-from object_detection_note.data import record_errors
-from object_detection_note.data import tf_example_codec as codec
+from object_detection_note.data.records import record_errors
+from object_detection_note.data.records import tf_example_codec as codec
 
 _ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
 _spec = importlib.util.spec_from_file_location(

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from object_detection_note.builders import model_builder
-from object_detection_note.core import config_util
+from object_detection_note.config import config_util
 
 _ROOT = os.path.join(os.path.dirname(__file__), '..')
 CONFIGS = sorted(glob.glob(os.path.join(_ROOT, 'configs', '**', '*.config'),

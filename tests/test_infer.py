@@ -11,16 +11,16 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 'exporter'))
 import export_test_utils as u  # pylint: disable=wrong-import-position
-from object_detection_note.core import config_util
+from object_detection_note.config import config_util
 from object_detection_note.core import quiet
 from object_detection_note.core.fields import DetectionFields as D
 from object_detection_note.core.fields import ExportFields as E
 from object_detection_note.core.fields import InferenceFields as K
-from object_detection_note.data import label_map_util
+from object_detection_note.data.records import label_map_util
 from object_detection_note.exporter import exporter_lib_v2
 from object_detection_note.exporter import infer_lib
 from object_detection_note.exporter import saved_model_detector
-from object_detection_note.exporter import visualization
+from object_detection_note.evaluation import visualization
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

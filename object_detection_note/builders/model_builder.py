@@ -8,7 +8,7 @@ is given (the iterate driver drops the sub-block for iterations past the
 half-distill schedule).
 
 The image size is not part of the model: images reach ``predict`` already
-resized and padded by ``data.inputs.resize_image`` (training inputs and
+resized and padded by ``data.input.inputs.resize_image`` (training inputs and
 ``exporter.inference`` use the same function), so the model's own
 ``preprocess`` only normalises pixels.
 """

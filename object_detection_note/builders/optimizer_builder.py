@@ -2,7 +2,7 @@
 from absl import logging
 import tf_keras
 
-from object_detection_note.training import learning_schedules
+from object_detection_note.builders import learning_schedules
 
 
 def build_learning_rate(learning_rate_config):

@@ -148,7 +148,7 @@ class CategoryFields:
 
 
 class ManifestFields:
-  """Keys of a dataset's ``manifest.json`` (see data/dataset_writer.py)."""
+  """Keys of a dataset's ``manifest.json`` (data/writing/dataset_writer.py)."""
   format_version = 'format_version'
   label_maps = 'label_maps'
   source_categories = 'source_categories'
@@ -212,7 +212,7 @@ class InferenceFields:
 
 
 class BadRecordFields:
-  """Keys of a bad-record report (``data/record_errors.py``): the
+  """Keys of a bad-record report (``data/records/record_errors.py``): the
   ``skipped_records.json`` of training and evaluation, and the
   ``skipped_records`` entry of ``mining_metrics.json``."""
   report_file = 'skipped_records.json'

@@ -1,0 +1,1 @@
+"""Datasets by role: records/, input/ (training), writing/, formats/."""

@@ -18,27 +18,28 @@ import numpy as np
 import tensorflow as tf
 
 from object_detection_note.core import file_io
-from object_detection_note import inference
+from object_detection_note.evaluation import inference
 from object_detection_note.builders import model_builder
-from object_detection_note.core import config_checks
-from object_detection_note.core import config_util
+from object_detection_note.config import config_checks
+from object_detection_note.config import config_util
+from object_detection_note.config import errors
 from object_detection_note.core import stale_files
 from object_detection_note.core.fields import BadRecordFields
 from object_detection_note.core.fields import DetectionFields as D
 from object_detection_note.core.fields import InputFields as I
-from object_detection_note.data import bad_record_search
-from object_detection_note.data import inputs
-from object_detection_note.data import label_map_util
-from object_detection_note.data import record_errors
+from object_detection_note.data.input import bad_record_search
+from object_detection_note.data.input import inputs
+from object_detection_note.data.records import label_map_util
+from object_detection_note.data.records import record_errors
 from object_detection_note.evaluation import coco_evaluator
 from object_detection_note.evaluation import eval_visualization
 from object_detection_note.evaluation import lvis_evaluator
-from object_detection_note.training import checkpoint_layouts
-from object_detection_note.training import checkpoints
-from object_detection_note.training import mixed_precision
-from object_detection_note.training import checkpoint_errors
-from object_detection_note.training import note_head_checks
-from object_detection_note.training import progress
+from object_detection_note.checkpoints import checkpoint_layouts
+from object_detection_note.checkpoints import checkpoints
+from object_detection_note.builders import mixed_precision
+from object_detection_note.checkpoints import checkpoint_errors
+from object_detection_note.checkpoints import note_head_checks
+from object_detection_note.core import progress
 
 METRICS_FILE = 'metrics.json'
 
@@ -169,10 +170,10 @@ def restore_for_eval(configs, checkpoint_path, allow_partial_restore=False,
   Project checkpoints must match the model exactly, NOTE heads included
   (``note_head_checks``: a NOTE checkpoint into a model without them, or
   the reverse, fails unless ``allow_partial_restore``); OD API model-zoo
-  checkpoints are read by ``training.checkpoints`` (``full``: heads of
+  checkpoints are read by ``checkpoints.checkpoints`` (``full``: heads of
   another num_classes stay initialised, and are logged).
 
-  ``policy`` is the ``training.mixed_precision`` policy the model is built
+  ``policy`` is the ``builders.mixed_precision`` policy the model is built
   under (None: the one ``train_config`` asks for, as the OD API evaluates
   with use_bfloat16). Variables are float32 under every policy, so any
   checkpoint loads into any policy's model; detections are float32.
@@ -229,13 +230,13 @@ def evaluate_checkpoints(pipeline_config_path, model_dir, checkpoint_dir,
   configs = config_util.get_configs_from_pipeline_file(pipeline_config_path,
                                                        config_override)
   if not configs['eval_input_configs']:
-    raise config_util.ConfigError('%s: field eval_input_reader is required for '
+    raise errors.ConfigError('%s: field eval_input_reader is required for '
                                   'evaluation' % pipeline_config_path)
   config_util.check_input_paths(configs['eval_input_config'],
                                 pipeline_config_path, 'eval_input_reader[0]')
   config_checks.check_num_classes(
       config_util.create_pipeline_proto_from_configs(configs),
-      pipeline_config_path, config_util.ConfigError)
+      pipeline_config_path, errors.ConfigError)
   eval_dir = os.path.join(model_dir, 'eval')
   if not tf.io.gfile.isdir(checkpoint_dir):
     raise EvaluationError('--checkpoint_dir %s: directory not found' %

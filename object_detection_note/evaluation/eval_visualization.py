@@ -17,10 +17,10 @@ normalised to the true image).
 import numpy as np
 import tensorflow as tf
 
-from object_detection_note import inference
+from object_detection_note.evaluation import inference
 from object_detection_note.core.fields import DetectionFields as D
 from object_detection_note.core.fields import InputFields as I
-from object_detection_note.exporter import visualization
+from object_detection_note.evaluation import visualization
 
 SUMMARY_PREFIX = 'eval_side_by_side_'
 GROUNDTRUTH_COLOUR = (0, 0, 0)

@@ -21,7 +21,7 @@ Images go through ``inference.detect``: resized and padded by the config's
 """
 import tensorflow as tf
 
-from object_detection_note import inference
+from object_detection_note.evaluation import inference
 from object_detection_note.core.fields import ExportFields
 from object_detection_note.core.fields import TfExampleFields
 

@@ -26,7 +26,7 @@ import uuid
 from absl import logging
 import tensorflow as tf
 
-from object_detection_note.core import config_util
+from object_detection_note.config import config_util
 from object_detection_note.core import stale_files
 from object_detection_note.core.fields import ExportFields
 from object_detection_note.evaluation import eval_loop
@@ -69,7 +69,7 @@ def build_detection_module(input_type, pipeline_config, checkpoint_path,
     checkpoint_path: checkpoint prefix written by training.
     allow_partial_restore: accept a checkpoint whose NOTE heads differ from
       the model's, with a warning (``eval_loop.restore_for_eval``).
-    policy: ``training.mixed_precision`` policy the exported graph computes
+    policy: ``builders.mixed_precision`` policy the exported graph computes
       in (None: the config's train_config). Inputs and outputs have the
       same dtypes under every policy.
 

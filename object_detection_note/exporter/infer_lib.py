@@ -28,10 +28,10 @@ import tensorflow as tf
 from object_detection_note.core import file_io
 from object_detection_note.core.fields import DetectionFields as D
 from object_detection_note.core.fields import InferenceFields as K
-from object_detection_note.data import label_map_util
+from object_detection_note.data.records import label_map_util
 from object_detection_note.exporter import saved_model_detector
-from object_detection_note.exporter import visualization
-from object_detection_note.training import progress
+from object_detection_note.evaluation import visualization
+from object_detection_note.core import progress
 
 BOX_FORMAT = 'ymin,xmin,ymax,xmax'
 

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 import tensorflow as tf
 
-from object_detection_note.core import config_util
+from object_detection_note.config import config_util
 from object_detection_note.core.fields import DetectionFields as D
 from object_detection_note.core.fields import ExportFields as E
 from object_detection_note.core.fields import TfExampleFields as F

@@ -13,15 +13,16 @@ import time
 from absl import logging
 import tensorflow as tf
 
-from object_detection_note.core import config_util
-from object_detection_note.core import preflight
+from object_detection_note.config import config_util
+from object_detection_note.config import errors
+from object_detection_note.config import preflight
 from object_detection_note.iterate import report
 from object_detection_note.iterate import run_layout as layout
 from object_detection_note.iterate import run_plan
 from object_detection_note.iterate import stage_process
 from object_detection_note.iterate import stage_stats
 from object_detection_note.iterate import stages
-from object_detection_note.training import progress
+from object_detection_note.core import progress
 
 STAGES = ('source', 'mine', 'train', 'eval', 'report')
 
@@ -93,11 +94,11 @@ def make_context(pipeline_config_path, model_dir, beam_argv=(),
   configs = config_util.get_configs_from_pipeline_file(pipeline_config_path,
                                                        config_override)
   if configs['note'] is None:
-    raise config_util.ConfigError('%s: field note is required by iterate (the '
+    raise errors.ConfigError('%s: field note is required by iterate (the '
                                   'NOTE-RCNN loop settings)' %
                                   pipeline_config_path)
   if not configs['eval_input_configs']:
-    raise config_util.ConfigError('%s: field eval_input_reader is required' %
+    raise errors.ConfigError('%s: field eval_input_reader is required' %
                                   pipeline_config_path)
   return stages.RunContext(pipeline_config_path, model_dir, configs,
                            tuple(beam_argv), checkpoint_every_n, jit_compile,

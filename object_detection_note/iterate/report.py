@@ -31,7 +31,7 @@ from object_detection_note.iterate import run_layout as layout  # pylint: disabl
 from object_detection_note.iterate import stage_stats  # pylint: disable=wrong-import-position
 from object_detection_note.mining import gallery  # pylint: disable=wrong-import-position
 from object_detection_note.mining import mining_pipeline  # pylint: disable=wrong-import-position
-from object_detection_note.training import progress  # pylint: disable=wrong-import-position
+from object_detection_note.core import progress  # pylint: disable=wrong-import-position
 
 MAP = 'DetectionBoxes_Precision/mAP'
 MAP50 = 'DetectionBoxes_Precision/mAP@.50IOU'

@@ -28,7 +28,7 @@ import tensorflow as tf
 from object_detection_note.core import file_io
 from object_detection_note.core.fields import DatasetFiles
 from object_detection_note.core.fields import ManifestFields as M
-from object_detection_note.data import tfrecord_reader
+from object_detection_note.data.records import tfrecord_reader
 
 RUN_FILE = 'run.json'
 MANIFEST = 'manifest.json'

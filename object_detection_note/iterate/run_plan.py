@@ -12,10 +12,10 @@ import math
 import os
 from typing import List, Optional
 
-from object_detection_note.core import config_util
+from object_detection_note.config import config_util
 from object_detection_note.evaluation import eval_loop
 from object_detection_note.iterate import run_layout as layout
-from object_detection_note.training import progress
+from object_detection_note.core import progress
 
 SOURCE, MINE, TRAIN, EVAL = 'source', 'mine', 'train', 'eval'
 # Which stages share a rate: S and T^t are both trainings.

@@ -21,11 +21,11 @@ from absl import logging
 import tensorflow as tf
 import tf_keras
 
-from object_detection_note.core import config_util
+from object_detection_note.config import config_util
 from object_detection_note.core.fields import DiagnosticsFields
-from object_detection_note.data import beam_io
-from object_detection_note.data import label_map_util
-from object_detection_note.data import tf_example_codec
+from object_detection_note.data.writing import beam_io
+from object_detection_note.data.records import label_map_util
+from object_detection_note.data.records import tf_example_codec
 from object_detection_note.evaluation import eval_loop
 from object_detection_note.iterate import run_layout as layout
 from object_detection_note.iterate import stage_stats
@@ -36,7 +36,7 @@ from object_detection_note.mining import gallery
 from object_detection_note.mining import mining_pipeline
 from object_detection_note.mining import mining_spec
 from object_detection_note.mining import review
-from object_detection_note.training import checkpoint_errors
+from object_detection_note.checkpoints import checkpoint_errors
 from object_detection_note.training import distribute_util
 from object_detection_note.training import source_model as source_model_lib
 from object_detection_note.training import train_loop

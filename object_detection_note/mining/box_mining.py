@@ -12,7 +12,7 @@ import dataclasses
 
 import numpy as np
 
-from object_detection_note.data import tf_example_codec
+from object_detection_note.data.records import tf_example_codec
 from object_detection_note.mining import mining_metrics
 
 

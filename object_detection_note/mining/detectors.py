@@ -11,12 +11,12 @@ import collections
 import numpy as np
 import tensorflow as tf
 
-from object_detection_note import inference
-from object_detection_note.core import config_util
+from object_detection_note.evaluation import inference
+from object_detection_note.config import config_util
 from object_detection_note.evaluation import eval_loop
 from object_detection_note.exporter import saved_model_detector as saved_model_detector_lib
 from object_detection_note.mining.mining_pipeline import DetectorSpec
-from object_detection_note.training import note_head_checks
+from object_detection_note.checkpoints import note_head_checks
 
 
 def _checkpoint_path(path):
@@ -33,7 +33,7 @@ def checkpoint_detector(pipeline_config_path, checkpoint, batch_size=8,
   """Detector from a pipeline config and a training checkpoint (or its dir).
 
   ``allow_partial_restore``: see ``eval_loop.restore_for_eval``; ``policy``:
-  the ``training.mixed_precision`` policy of the model (None: the config's
+  the ``builders.mixed_precision`` policy of the model (None: the config's
   train_config).
   """
   configs = config_util.get_configs_from_pipeline_file(pipeline_config_path)

@@ -29,14 +29,14 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from object_detection_note import inference
-from object_detection_note.core import config_util
+from object_detection_note.evaluation import inference
+from object_detection_note.config import config_util
 from object_detection_note.core import file_io
 from object_detection_note.core.fields import DiagnosticsFields as D
 from object_detection_note.core.fields import PredictionFields
-from object_detection_note.data import label_map_util
-from object_detection_note.data import record_errors
-from object_detection_note.data import tf_example_codec
+from object_detection_note.data.records import label_map_util
+from object_detection_note.data.records import record_errors
+from object_detection_note.data.records import tf_example_codec
 from object_detection_note.evaluation import eval_loop
 from object_detection_note.meta_architectures import second_stage
 from object_detection_note.mining import box_mining

@@ -28,9 +28,9 @@ from PIL import ImageFont
 import tensorflow as tf
 
 from object_detection_note.core import file_io
-from object_detection_note.data import tf_example_codec
-from object_detection_note.data import tfrecord_reader
-from object_detection_note.exporter import visualization
+from object_detection_note.data.records import tf_example_codec
+from object_detection_note.data.records import tfrecord_reader
+from object_detection_note.evaluation import visualization
 
 GALLERY_NAME = 'gallery.png'
 MINED_COLOUR = (0, 230, 0)

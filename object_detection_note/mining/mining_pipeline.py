@@ -46,15 +46,15 @@ import tensorflow as tf
 from object_detection_note.core import file_io
 from object_detection_note.core import stale_files
 from object_detection_note.core.fields import BadRecordFields
-from object_detection_note.data import beam_io
-from object_detection_note.data import tf_example_codec
+from object_detection_note.data.writing import beam_io
+from object_detection_note.data.records import tf_example_codec
 from object_detection_note.mining import box_mining
 from object_detection_note.mining import class_thresholds
 from object_detection_note.mining import mining_metrics
 from object_detection_note.mining import mining_spec
 from object_detection_note.mining import record_validation
 from object_detection_note.mining import review
-from object_detection_note.training import progress
+from object_detection_note.core import progress
 
 DEFAULT_SWEEP = mining_spec.DEFAULT_SWEEP
 METRICS_FILE = 'mining_metrics.json'

@@ -18,8 +18,8 @@ import collections
 import apache_beam as beam
 
 from object_detection_note.core.fields import BadRecordFields as K
-from object_detection_note.data import record_errors
-from object_detection_note.data import tf_example_codec
+from object_detection_note.data.records import record_errors
+from object_detection_note.data.records import tf_example_codec
 
 BAD = 'bad'
 GOOD = 'good'

@@ -23,8 +23,8 @@ from PIL import ImageDraw
 import tensorflow as tf
 
 from object_detection_note.core import file_io
-from object_detection_note.data import tf_example_codec
-from object_detection_note.data import tfrecord_reader
+from object_detection_note.data.records import tf_example_codec
+from object_detection_note.data.records import tfrecord_reader
 
 CANDIDATES_JSON = 'candidates.json'
 CANDIDATES_CSV = 'candidates.csv'

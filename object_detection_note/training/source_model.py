@@ -11,7 +11,8 @@ it never trains without S silently.
 """
 import tensorflow as tf
 
-from object_detection_note.core import config_util
+from object_detection_note.config import config_util
+from object_detection_note.config import errors
 from object_detection_note.evaluation import eval_loop
 
 
@@ -25,18 +26,18 @@ def source_checkpoint(note_config, pipeline_config_path):
   """S's checkpoint prefix from ``note.source_detector.checkpoint_dir``.
 
   Raises:
-    config_util.ConfigError: no source_detector, no checkpoint_dir, or no
+    errors.ConfigError: no source_detector, no checkpoint_dir, or no
       checkpoint there; the message names the file and the field.
   """
   if not note_config.HasField('source_detector'):
-    raise config_util.ConfigError(
+    raise errors.ConfigError(
         '%s: field note.distillation asks for distillation from a source '
         'detector S, but field note.source_detector is missing (set its '
         'pipeline_config_path and checkpoint_dir, or remove '
         'note.distillation)' % pipeline_config_path)
   path = note_config.source_detector.checkpoint_dir
   if not path:
-    raise config_util.ConfigError(
+    raise errors.ConfigError(
         '%s: field note.source_detector.checkpoint_dir is empty, but '
         'note.distillation needs a trained source detector S (train S first, '
         'e.g. `python -m object_detection_note.iterate ... --stage=source`, '
@@ -46,7 +47,7 @@ def source_checkpoint(note_config, pipeline_config_path):
   else:
     latest = path if tf.io.gfile.glob(path + '.index') else None
   if not latest:
-    raise config_util.ConfigError(
+    raise errors.ConfigError(
         '%s: field note.source_detector.checkpoint_dir: no checkpoint at %s '
         '(needed by note.distillation)' % (pipeline_config_path, path))
   return latest
@@ -56,7 +57,7 @@ def source_config_path(note_config, pipeline_config_path):
   """S's pipeline config path; raises ConfigError if it is not set."""
   path = note_config.source_detector.pipeline_config_path
   if not path:
-    raise config_util.ConfigError(
+    raise errors.ConfigError(
         '%s: field note.source_detector.pipeline_config_path is empty, but '
         'note.distillation needs S\'s pipeline config (its model and source '
         'classes)' % pipeline_config_path)
@@ -87,7 +88,7 @@ def load_for_training(configs, pipeline_config_path, strategy=None):
     strategy: the training's ``tf.distribute`` strategy.
 
   Raises:
-    config_util.ConfigError: distillation is asked for but S cannot be built.
+    errors.ConfigError: distillation is asked for but S cannot be built.
   """
   note = configs.get('note')
   if not distillation_requested(note):

@@ -24,20 +24,21 @@ import tensorflow as tf
 
 from object_detection_note.builders import model_builder
 from object_detection_note.builders import optimizer_builder
-from object_detection_note.core import config_checks
-from object_detection_note.core import config_util
+from object_detection_note.config import config_checks
+from object_detection_note.config import config_util
+from object_detection_note.config import errors
 from object_detection_note.core import stale_files
 from object_detection_note.core.fields import LossKeys
 from object_detection_note.core.fields import SummaryKeys
-from object_detection_note import inference
-from object_detection_note.data import bad_record_search
-from object_detection_note.data import inputs
-from object_detection_note.data import record_errors
+from object_detection_note.evaluation import inference
+from object_detection_note.data.input import bad_record_search
+from object_detection_note.data.input import inputs
+from object_detection_note.data.records import record_errors
 from object_detection_note.evaluation import eval_loop
-from object_detection_note.training import checkpoints
+from object_detection_note.checkpoints import checkpoints
 from object_detection_note.training import distribute_util
-from object_detection_note.training import mixed_precision
-from object_detection_note.training import progress
+from object_detection_note.builders import mixed_precision
+from object_detection_note.core import progress
 from object_detection_note.training import source_model as source_model_lib
 
 
@@ -205,7 +206,7 @@ class Trainer:
   def dataset(self, input_config=None):
     """The distributed training dataset (per-replica batches).
 
-    Elements are ``data.inputs`` dicts without their string features, with
+    Elements are ``data.input.inputs`` dicts without their string features, with
     the batch dimension ``train_config.batch_size / num_replicas``.
     """
     train_config = self._configs['train_config']
@@ -252,7 +253,7 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
 
   When the config asks for distillation (``note.distillation``) and no
   ``source_model`` is given, S is restored from ``note.source_detector``; if
-  it cannot be, ``config_util.ConfigError`` names the missing field.
+  it cannot be, ``errors.ConfigError`` names the missing field.
 
   Under a multi-worker strategy every worker calls this with the same
   ``model_dir``: the chief writes checkpoints, summaries, evaluations and
@@ -273,7 +274,7 @@ def train_loop(pipeline_config_path, model_dir, num_train_steps=None,
                                 pipeline_config_path, 'train_input_reader')
   config_checks.check_pipeline(
       config_util.create_pipeline_proto_from_configs(configs),
-      pipeline_config_path, config_util.ConfigError)
+      pipeline_config_path, errors.ConfigError)
   strategy = strategy or tf.distribute.get_strategy()
   if source_model is None:
     source_model = source_model_lib.load_for_training(

@@ -19,7 +19,7 @@ import ablation_progress  # pylint: disable=g-import-not-at-top,wrong-import-pos
 import ablation_report  # pylint: disable=g-import-not-at-top,wrong-import-position
 import ablation_schedule  # pylint: disable=g-import-not-at-top,wrong-import-position
 import ablation_workers  # pylint: disable=g-import-not-at-top,wrong-import-position
-from object_detection_note.core import config_util  # pylint: disable=g-import-not-at-top,wrong-import-position
+from object_detection_note.config import config_util  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 @pytest.fixture

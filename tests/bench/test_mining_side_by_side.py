@@ -50,8 +50,8 @@ def test_cpu_flags_read_from_cpuinfo(tmp_path):
 
 
 def test_images_are_valid_image_level_records(tmp_path):
-  from object_detection_note.data import record_errors
-  from object_detection_note.data import tf_example_codec
+  from object_detection_note.data.records import record_errors
+  from object_detection_note.data.records import tf_example_codec
   path = str(tmp_path / 'images.tfrecord')
   sbs.write_images(path, 2)
   records = [s for _, s in record_errors.iterate_file_records(path)]

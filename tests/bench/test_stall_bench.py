@@ -10,7 +10,7 @@ if BENCH not in sys.path:
   sys.path.insert(0, BENCH)
 
 import stall_bench  # pylint: disable=g-import-not-at-top,wrong-import-position
-from object_detection_note.data import sorted_runs  # pylint: disable=g-import-not-at-top,wrong-import-position
+from object_detection_note.data.writing import sorted_runs  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def _running(pid):

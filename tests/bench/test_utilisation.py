@@ -11,7 +11,7 @@ if BENCH not in sys.path:
 
 import throughput_bench  # pylint: disable=g-import-not-at-top,wrong-import-position
 import utilisation  # pylint: disable=g-import-not-at-top,wrong-import-position
-from object_detection_note.core import config_util  # pylint: disable=g-import-not-at-top,wrong-import-position
+from object_detection_note.config import config_util  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def _results():

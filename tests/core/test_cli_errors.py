@@ -7,10 +7,10 @@ import pytest
 import tensorflow as tf
 
 from object_detection_note.core import cli_errors
-from object_detection_note.core import config_util
-from object_detection_note.core import preflight
+from object_detection_note.config import config_util
+from object_detection_note.config import preflight
 from object_detection_note.core import quiet
-from object_detection_note.data import record_errors
+from object_detection_note.data.records import record_errors
 
 _LOCATED = ('bad record in /d/a.tfrecord: record #3 (source_id img_7): '
             'image/object/bbox: box coordinate outside [0, 1] (set '
@@ -51,7 +51,7 @@ def _asserting(x):
 
 def test_beam_wrapped_error_is_unwrapped():
   error = RuntimeError(
-      "object_detection_note.data.record_errors.BadRecordError: %s "
+      "object_detection_note.data.records.record_errors.BadRecordError: %s "
       "[while running 'ReadRecords/Validate']" % _LOCATED)
   assert cli_errors.user_message(error) == _LOCATED
 

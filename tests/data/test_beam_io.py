@@ -7,8 +7,8 @@ from apache_beam.options.pipeline_options import StandardOptions
 import pytest
 import tensorflow as tf
 
-from object_detection_note.data import beam_io
-from object_detection_note.data import sorted_runs
+from object_detection_note.data.writing import beam_io
+from object_detection_note.data.writing import sorted_runs
 
 
 def _run(prefix, keys, num_shards, direct_num_workers=1):

@@ -6,7 +6,7 @@ from PIL import Image
 import pytest
 
 from object_detection_note.core.fields import Splits
-from object_detection_note.data import coco17
+from object_detection_note.data.formats import coco17
 
 VOC_IDS = dict(zip(coco17.VOC_CATEGORY_NAMES,
                    (1, 2, 3, 4, 5, 6, 7, 9, 16, 17, 18, 19, 20, 21, 44, 62, 63,
@@ -73,7 +73,7 @@ def test_no_default_source_category_is_an_error():
 
 
 def test_split_file(tmp_path):
-  from object_detection_note.data import category_split  # pylint: disable=g-import-not-at-top
+  from object_detection_note.data.formats import category_split  # pylint: disable=g-import-not-at-top
   path = tmp_path / 'split.json'
   path.write_text('{"source": ["cat"], "target": ["oven", "kite"]}')
   assert category_split.read_split_file(str(path)) == (['cat'],

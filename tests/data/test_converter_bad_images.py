@@ -6,9 +6,9 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from object_detection_note.data import coco17
-from object_detection_note.data import ilsvrc13
-from object_detection_note.data import tf_example_codec as codec
+from object_detection_note.data.formats import coco17
+from object_detection_note.data.formats import ilsvrc13
+from object_detection_note.data.records import tf_example_codec as codec
 
 
 def _truncated_jpeg(width, height):

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from object_detection_note.data import dataset_splits
-from object_detection_note.data.tf_example_codec import DetectionRecord
+from object_detection_note.data.writing import dataset_splits
+from object_detection_note.data.records.tf_example_codec import DetectionRecord
 
 SOURCE = (1, 2)
 TARGET = (3, 4, 5)

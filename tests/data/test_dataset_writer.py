@@ -8,12 +8,12 @@ import tensorflow as tf
 
 from object_detection_note.core.fields import DatasetFiles
 from object_detection_note.core.fields import Splits
-from object_detection_note.data import beam_io
-from object_detection_note.data import dataset_splits
-from object_detection_note.data import dataset_writer
-from object_detection_note.data import label_map_util
-from object_detection_note.data import tf_example_codec
-from object_detection_note.data.tf_example_codec import DetectionRecord
+from object_detection_note.data.writing import beam_io
+from object_detection_note.data.writing import dataset_splits
+from object_detection_note.data.writing import dataset_writer
+from object_detection_note.data.records import label_map_util
+from object_detection_note.data.records import tf_example_codec
+from object_detection_note.data.records.tf_example_codec import DetectionRecord
 
 SOURCE_NAMES = ['person', 'dog']
 TARGET_NAMES = ['zebra', 'kite', 'oven']

@@ -7,8 +7,8 @@ import pytest
 from scipy import io as scipy_io
 
 from object_detection_note.core.fields import Splits
-from object_detection_note.data import ilsvrc13
-from object_detection_note.data.tf_example_codec import DetectionRecord
+from object_detection_note.data.formats import ilsvrc13
+from object_detection_note.data.records.tf_example_codec import DetectionRecord
 
 
 def _write(path, text):

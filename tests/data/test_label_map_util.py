@@ -5,7 +5,7 @@ import uuid
 import pytest
 import tensorflow as tf
 
-from object_detection_note.data import label_map_util
+from object_detection_note.data.records import label_map_util
 from object_detection_note.protos import string_int_label_map_pb2
 
 # OD API style: single quotes, display names, items not in id order.

@@ -4,8 +4,8 @@ import io
 from PIL import Image
 import pytest
 
-from object_detection_note.data import ilsvrc13
-from object_detection_note.data import openimages
+from object_detection_note.data.formats import ilsvrc13
+from object_detection_note.data.formats import openimages
 
 TARGETS = [openimages.TargetCategory(1, 'cat'),
            openimages.TargetCategory(2, 'mouse'),

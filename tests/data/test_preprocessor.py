@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 from google.protobuf import text_format
 
-from object_detection_note.data import preprocessor
+from object_detection_note.data.input import preprocessor
 from object_detection_note.protos import preprocessor_pb2
 
 _HEIGHT, _WIDTH = 40, 60

@@ -12,10 +12,10 @@ from google.protobuf import text_format
 from object_detection_note.core.fields import BadRecordFields as K
 from object_detection_note.core.fields import InputFields as I
 from object_detection_note.core.fields import TfExampleFields as F
-from object_detection_note.data import bad_record_search
-from object_detection_note.data import inputs
-from object_detection_note.data import record_errors
-from object_detection_note.data import tf_example_codec as codec
+from object_detection_note.data.input import bad_record_search
+from object_detection_note.data.input import inputs
+from object_detection_note.data.records import record_errors
+from object_detection_note.data.records import tf_example_codec as codec
 from object_detection_note.protos import input_reader_pb2
 from object_detection_note.protos import model_pb2
 

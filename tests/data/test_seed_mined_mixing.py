@@ -5,9 +5,9 @@ import tensorflow as tf
 from google.protobuf import text_format
 
 from object_detection_note.core.fields import InputFields as I
-from object_detection_note.data import inputs
-from object_detection_note.data import seed_mined_mixing
-from object_detection_note.data import tf_example_codec as codec
+from object_detection_note.data.input import inputs
+from object_detection_note.data.input import seed_mined_mixing
+from object_detection_note.data.records import tf_example_codec as codec
 from object_detection_note.protos import input_reader_pb2
 from object_detection_note.protos import model_pb2
 from object_detection_note.protos import note_pb2

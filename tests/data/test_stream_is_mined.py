@@ -13,8 +13,8 @@ from google.protobuf import text_format
 from object_detection_note.core.fields import InputFields as I
 from object_detection_note.core.fields import LossKeys
 from object_detection_note.core.fields import TfExampleFields as F
-from object_detection_note.data import inputs
-from object_detection_note.data import tf_example_codec as codec
+from object_detection_note.data.input import inputs
+from object_detection_note.data.records import tf_example_codec as codec
 from object_detection_note.losses import note_rules
 from object_detection_note.protos import input_reader_pb2
 from object_detection_note.protos import model_pb2

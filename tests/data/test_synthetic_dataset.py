@@ -8,10 +8,10 @@ from PIL import Image
 import tensorflow as tf
 
 from object_detection_note.core.fields import Splits
-from object_detection_note.data import dataset_writer
-from object_detection_note.data import synthetic_dataset as sd
-from object_detection_note.data import synthetic_scenes as ss
-from object_detection_note.data import tf_example_codec
+from object_detection_note.data.writing import dataset_writer
+from object_detection_note.data.formats import synthetic_dataset as sd
+from object_detection_note.data.formats import synthetic_scenes as ss
+from object_detection_note.data.records import tf_example_codec
 
 CONFIG = ss.SceneConfig(image_size=48, mixed_fraction=0.4)
 

@@ -4,7 +4,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from object_detection_note.data import synthetic_scenes as ss
+from object_detection_note.data.formats import synthetic_scenes as ss
 
 
 def test_categories_split_half_and_half_and_differ():
@@ -132,7 +132,7 @@ def test_decoys_take_a_target_look_on_another_shape_and_label_nothing():
 
 def test_paper_preset_several_instances_per_label_and_no_decoys():
   """make data-paper: false negatives dominate mined images, no decoys."""
-  from object_detection_note.data import synthetic_dataset  # pylint: disable=g-import-not-at-top
+  from object_detection_note.data.formats import synthetic_dataset  # pylint: disable=g-import-not-at-top
   paper = ss.SCENE_PRESETS['paper']
   assert paper.max_decoys == 0
   assert all(not ss.decoys(0, 0, i, paper) for i in range(20))

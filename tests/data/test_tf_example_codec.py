@@ -3,7 +3,7 @@ import numpy as np
 import tensorflow as tf
 
 from object_detection_note.core.fields import TfExampleFields as F
-from object_detection_note.data import tf_example_codec as codec
+from object_detection_note.data.records import tf_example_codec as codec
 
 
 def _record():

@@ -4,9 +4,9 @@ import os
 import pytest
 import tensorflow as tf
 
-from object_detection_note.data import record_errors
-from object_detection_note.data import sorted_runs
-from object_detection_note.data import tfrecord_reader
+from object_detection_note.data.records import record_errors
+from object_detection_note.data.writing import sorted_runs
+from object_detection_note.data.records import tfrecord_reader
 
 
 def _write(path, records, compression_type=''):

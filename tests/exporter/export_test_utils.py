@@ -4,10 +4,10 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from object_detection_note import inference
+from object_detection_note.evaluation import inference
 from object_detection_note.builders import model_builder
-from object_detection_note.core import config_util
-from object_detection_note.data import label_map_util
+from object_detection_note.config import config_util
+from object_detection_note.data.records import label_map_util
 
 LABELS = ('red_square', 'green_disc', 'blue_cross')
 

@@ -10,8 +10,8 @@ import pytest
 import tensorflow as tf
 
 import export_test_utils as u
-from object_detection_note import inference
-from object_detection_note.core import config_util
+from object_detection_note.evaluation import inference
+from object_detection_note.config import config_util
 from object_detection_note.core.fields import DetectionFields as D
 from object_detection_note.core.fields import ExportFields as E
 from object_detection_note.evaluation import eval_loop

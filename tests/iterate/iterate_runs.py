@@ -9,8 +9,8 @@ target configs under ``root`` and runs the whole loop: the data under
 """
 import dataclasses
 
-from object_detection_note.data import synthetic_dataset
-from object_detection_note.data import synthetic_scenes
+from object_detection_note.data.formats import synthetic_dataset
+from object_detection_note.data.formats import synthetic_scenes
 from object_detection_note.iterate import driver
 
 MODEL = """model { faster_rcnn {

@@ -10,9 +10,9 @@ import os
 import pytest
 import tensorflow as tf
 
-from object_detection_note.core import config_util
-from object_detection_note.data import beam_io
-from object_detection_note.data import tf_example_codec as codec
+from object_detection_note.config import config_util
+from object_detection_note.data.writing import beam_io
+from object_detection_note.data.records import tf_example_codec as codec
 from object_detection_note.iterate import driver
 from object_detection_note.iterate import run_layout as layout
 from object_detection_note.iterate import stages

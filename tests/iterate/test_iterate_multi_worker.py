@@ -12,10 +12,10 @@ import os
 import pytest
 import tensorflow as tf
 
-from object_detection_note.core import config_util
+from object_detection_note.config import config_util
 from object_detection_note.core.fields import LossKeys
-from object_detection_note.data import synthetic_dataset
-from object_detection_note.data import synthetic_scenes
+from object_detection_note.data.formats import synthetic_dataset
+from object_detection_note.data.formats import synthetic_scenes
 from object_detection_note.iterate import driver
 from object_detection_note.iterate import run_layout as layout
 from iterate_runs import MODEL as _MODEL

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from object_detection_note import inference
+from object_detection_note.evaluation import inference
 from object_detection_note.builders import model_builder
-from object_detection_note.core import config_util
+from object_detection_note.config import config_util
 from object_detection_note.core.fields import DiagnosticsFields as D
-from object_detection_note.data import beam_io
-from object_detection_note.data import inputs
-from object_detection_note.data import tf_example_codec as codec
+from object_detection_note.data.writing import beam_io
+from object_detection_note.data.input import inputs
+from object_detection_note.data.records import tf_example_codec as codec
 from object_detection_note.iterate import driver
 from object_detection_note.iterate import report
 from object_detection_note.iterate import run_layout as layout

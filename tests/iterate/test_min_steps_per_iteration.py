@@ -4,7 +4,7 @@ import os
 import pytest
 import tensorflow as tf
 
-from object_detection_note.core import config_util
+from object_detection_note.config import config_util
 from object_detection_note.iterate import run_layout as layout
 from object_detection_note.iterate import stages
 

@@ -5,10 +5,10 @@ import pytest
 import tensorflow as tf
 
 from object_detection_note.core.fields import Splits
-from object_detection_note.data import dataset_writer
-from object_detection_note.data import synthetic_dataset
-from object_detection_note.data import synthetic_scenes
-from object_detection_note.data import tfrecord_reader
+from object_detection_note.data.writing import dataset_writer
+from object_detection_note.data.formats import synthetic_dataset
+from object_detection_note.data.formats import synthetic_scenes
+from object_detection_note.data.records import tfrecord_reader
 from object_detection_note.iterate import run_layout as layout
 
 

@@ -1,7 +1,7 @@
 """Box mining rule of paper §3.2 on hand-made detections."""
 import numpy as np
 
-from object_detection_note.data import tf_example_codec
+from object_detection_note.data.records import tf_example_codec
 from object_detection_note.mining import box_mining
 
 BOXES = np.array([[0.1, 0.1, 0.3, 0.3],   # class 1, 0.95

@@ -14,9 +14,9 @@ import pytest
 import tensorflow as tf
 
 from object_detection_note.core import file_io
-from object_detection_note.data import beam_io
-from object_detection_note.data import synthetic_dataset
-from object_detection_note.data import synthetic_scenes
+from object_detection_note.data.writing import beam_io
+from object_detection_note.data.formats import synthetic_dataset
+from object_detection_note.data.formats import synthetic_scenes
 from object_detection_note.mining import mining_metrics
 from object_detection_note.mining import mining_pipeline
 from object_detection_note.mining import mining_spec

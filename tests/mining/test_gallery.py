@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 import tensorflow as tf
 
-from object_detection_note.data import tf_example_codec as codec
+from object_detection_note.data.records import tf_example_codec as codec
 from object_detection_note.iterate import report
 from object_detection_note.iterate import run_layout as layout
 from object_detection_note.mining import gallery

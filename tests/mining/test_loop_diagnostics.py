@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from object_detection_note.core.fields import DiagnosticsFields as D
-from object_detection_note.data import tf_example_codec
+from object_detection_note.data.records import tf_example_codec
 from object_detection_note.mining import box_mining
 from object_detection_note.mining import diagnostics_pass
 from object_detection_note.mining import loop_diagnostics as ld

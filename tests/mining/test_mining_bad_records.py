@@ -12,9 +12,9 @@ from object_detection_note.core import cli_errors
 from object_detection_note.core import stale_files
 from object_detection_note.core.fields import BadRecordFields as K
 from object_detection_note.core.fields import TfExampleFields as F
-from object_detection_note.data import beam_io
-from object_detection_note.data import record_errors
-from object_detection_note.data import tf_example_codec as codec
+from object_detection_note.data.writing import beam_io
+from object_detection_note.data.records import record_errors
+from object_detection_note.data.records import tf_example_codec as codec
 from object_detection_note.mining import mining_pipeline
 from object_detection_note.mining import mining_spec
 from object_detection_note.mining import record_validation

@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 from google.protobuf import text_format
 
-from object_detection_note.data import beam_io
-from object_detection_note.data import tf_example_codec as codec
+from object_detection_note.data.writing import beam_io
+from object_detection_note.data.records import tf_example_codec as codec
 from object_detection_note.iterate import run_layout as layout
 from object_detection_note.iterate import stages
 from object_detection_note.mining import box_mining

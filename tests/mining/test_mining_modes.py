@@ -10,8 +10,8 @@ import tensorflow as tf
 from absl import logging
 from google.protobuf import text_format
 
-from object_detection_note.data import beam_io
-from object_detection_note.data import tf_example_codec as codec
+from object_detection_note.data.writing import beam_io
+from object_detection_note.data.records import tf_example_codec as codec
 from object_detection_note.iterate import stages
 from object_detection_note.mining import class_thresholds
 from object_detection_note.mining import mining_pipeline

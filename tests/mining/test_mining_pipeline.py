@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from object_detection_note.data import beam_io
-from object_detection_note.data import tf_example_codec as codec
+from object_detection_note.data.writing import beam_io
+from object_detection_note.data.records import tf_example_codec as codec
 from object_detection_note.mining import mining_pipeline
 from object_detection_note.mining import mining_spec
 

@@ -12,7 +12,7 @@ import os
 
 from PIL import Image
 
-from object_detection_note.data import coco17
+from object_detection_note.data.formats import coco17
 
 # ---------------------------------------------------------------- COCO 2017
 COCO_W, COCO_H = 32, 24

@@ -11,9 +11,9 @@ import tensorflow as tf
 
 from object_detection_note.core.fields import DatasetFiles
 from object_detection_note.core.fields import Splits
-from object_detection_note.data import dataset_writer
-from object_detection_note.data import label_map_util
-from object_detection_note.data import tf_example_codec
+from object_detection_note.data.writing import dataset_writer
+from object_detection_note.data.records import label_map_util
+from object_detection_note.data.records import tf_example_codec
 
 import converter_fixtures
 

@@ -8,9 +8,9 @@ from absl import flags
 
 from object_detection_note.core.fields import DatasetFiles
 from object_detection_note.core.fields import Splits
-from object_detection_note.data import dataset_writer
-from object_detection_note.data import label_map_util
-from object_detection_note.data import synthetic_scenes
+from object_detection_note.data.writing import dataset_writer
+from object_detection_note.data.records import label_map_util
+from object_detection_note.data.formats import synthetic_scenes
 
 _ROOT = os.path.join(os.path.dirname(__file__), '..', '..')
 _PIPELINE = os.path.join(_ROOT, 'pipelines', 'create_synthetic_tfrecords.py')

@@ -12,13 +12,13 @@ import pytest
 import tensorflow as tf
 
 import training_test_utils as utils
-from object_detection_note import inference
+from object_detection_note.evaluation import inference
 from object_detection_note.builders import model_builder
-from object_detection_note.core import config_util
+from object_detection_note.config import config_util
 from object_detection_note.evaluation import eval_loop
 from object_detection_note.exporter import exporter_lib_v2
-from object_detection_note.training import checkpoint_errors
-from object_detection_note.training import checkpoints
+from object_detection_note.checkpoints import checkpoint_errors
+from object_detection_note.checkpoints import checkpoints
 
 _ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 

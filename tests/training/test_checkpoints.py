@@ -9,10 +9,10 @@ import pytest
 import tensorflow as tf
 
 import training_test_utils as utils
-from object_detection_note import inference
+from object_detection_note.evaluation import inference
 from object_detection_note.builders import model_builder
-from object_detection_note.core import config_util
-from object_detection_note.training import checkpoints
+from object_detection_note.config import config_util
+from object_detection_note.checkpoints import checkpoints
 from object_detection_note.training import train_loop
 
 _SHARED = ('first_stage_feature_extractor', 'second_stage_feature_extractor')

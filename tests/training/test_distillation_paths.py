@@ -12,11 +12,11 @@ import sys
 import pytest
 
 import training_test_utils as utils
-from object_detection_note.core import config_util
+from object_detection_note.config import config_util
 from object_detection_note.core.fields import DatasetFiles
 from object_detection_note.core.fields import LossKeys
 from object_detection_note.core.fields import Splits
-from object_detection_note.data import synthetic_scenes
+from object_detection_note.data.formats import synthetic_scenes
 from object_detection_note.training import train_loop
 
 _ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))

@@ -27,7 +27,7 @@ cpu = tf.config.list_physical_devices('CPU')[0]
 tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-from object_detection_note.core import config_util
+from object_detection_note.config import config_util
 from object_detection_note.core.fields import InputFields
 from object_detection_note.training import train_loop
 

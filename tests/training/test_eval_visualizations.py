@@ -7,12 +7,12 @@ import pytest
 import tensorflow as tf
 
 import training_test_utils as utils
-from object_detection_note import inference
+from object_detection_note.evaluation import inference
 from object_detection_note.builders import model_builder
-from object_detection_note.core import config_util
+from object_detection_note.config import config_util
 from object_detection_note.evaluation import eval_loop
 from object_detection_note.evaluation import eval_visualization
-from object_detection_note.exporter import visualization
+from object_detection_note.evaluation import visualization
 from object_detection_note.protos import eval_pb2
 
 

@@ -9,12 +9,12 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from object_detection_note.core import config_util
+from object_detection_note.config import config_util
 from object_detection_note.core.fields import DatasetFiles
 from object_detection_note.core.fields import LossKeys
 from object_detection_note.core.fields import Splits
-from object_detection_note.data import beam_io
-from object_detection_note.data import label_map_util
+from object_detection_note.data.writing import beam_io
+from object_detection_note.data.records import label_map_util
 from object_detection_note.losses import note_rules
 from object_detection_note.evaluation import eval_loop
 from object_detection_note.exporter import exporter_lib_v2
@@ -23,7 +23,7 @@ from object_detection_note.mining import mining_pipeline
 from object_detection_note.mining import mining_spec
 from object_detection_note.models import keras_utils
 from object_detection_note.protos import train_pb2
-from object_detection_note.training import mixed_precision
+from object_detection_note.builders import mixed_precision
 from object_detection_note.training import train_loop
 
 import training_test_utils as utils

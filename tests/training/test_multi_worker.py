@@ -16,10 +16,10 @@ import tensorflow as tf
 
 import training_test_utils as utils
 import worker_processes
-from object_detection_note.core import config_util
+from object_detection_note.config import config_util
 from object_detection_note.core.fields import InputFields
 from object_detection_note.core.fields import LossKeys
-from object_detection_note.data import inputs
+from object_detection_note.data.input import inputs
 
 _STEPS = 3
 

@@ -10,14 +10,14 @@ import pytest
 import tensorflow as tf
 
 import training_test_utils as utils
-from object_detection_note import inference
+from object_detection_note.evaluation import inference
 from object_detection_note.builders import model_builder
-from object_detection_note.core import config_util
+from object_detection_note.config import config_util
 from object_detection_note.evaluation import eval_loop
 from object_detection_note.exporter import exporter_lib_v2
 from object_detection_note.mining import detectors
-from object_detection_note.training import checkpoint_errors
-from object_detection_note.training import note_head_checks
+from object_detection_note.checkpoints import checkpoint_errors
+from object_detection_note.checkpoints import note_head_checks
 
 
 def _model(configs):

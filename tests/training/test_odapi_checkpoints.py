@@ -19,8 +19,8 @@ from object_detection_note.meta_architectures import first_stage
 from object_detection_note.meta_architectures import note_faster_rcnn
 from object_detection_note.models import registry
 from object_detection_note.protos import train_pb2
-from object_detection_note.training import checkpoint_layouts
-from object_detection_note.training import checkpoints
+from object_detection_note.checkpoints import checkpoint_layouts
+from object_detection_note.checkpoints import checkpoints
 
 _PROPOSAL = 'model/_feature_extractor_for_proposal_features/'
 _BOX_CLASSIFIER = 'model/_feature_extractor_for_box_classifier_features/'

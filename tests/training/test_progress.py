@@ -7,13 +7,13 @@ step must produce a line, so no 30 s pass without one.
 import numpy as np
 import pytest
 
-from object_detection_note import inference
+from object_detection_note.evaluation import inference
 from object_detection_note.builders import model_builder
-from object_detection_note.core import config_util
+from object_detection_note.config import config_util
 from object_detection_note.evaluation import eval_loop
 from object_detection_note.mining import mining_pipeline
 from object_detection_note.mining import mining_spec
-from object_detection_note.training import progress
+from object_detection_note.core import progress
 from object_detection_note.training import train_loop
 
 import training_test_utils as utils
@@ -228,7 +228,7 @@ def test_mining_with_slow_batches_logs_every_batch(tiny_data_dir,
 
 
 def test_converter_progress_logs_by_time(captured_info):
-  from object_detection_note.data import dataset_writer  # pylint: disable=import-outside-toplevel
+  from object_detection_note.data.writing import dataset_writer  # pylint: disable=import-outside-toplevel
   clock = FakeClock()
   captured_info.clock = clock
   fn = dataset_writer._LogProgress('converting', clock=clock)  # pylint: disable=protected-access

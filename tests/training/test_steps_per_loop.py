@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import training_test_utils as utils
-from object_detection_note.core import config_util
+from object_detection_note.config import config_util
 from object_detection_note.training import train_loop
 
 

@@ -12,10 +12,10 @@ import tensorflow as tf
 
 import training_test_utils as utils
 from object_detection_note.core import cli_errors
-from object_detection_note.core import config_util
+from object_detection_note.config import config_util
 from object_detection_note.core.fields import BadRecordFields as K
 from object_detection_note.core.fields import TfExampleFields as F
-from object_detection_note.data import record_errors
+from object_detection_note.data.records import record_errors
 from object_detection_note.evaluation import eval_loop
 from object_detection_note.training import train_loop
 

@@ -13,7 +13,7 @@ import tf_keras
 
 import training_test_utils as utils
 from object_detection_note.builders import model_builder
-from object_detection_note.core import config_util
+from object_detection_note.config import config_util
 from object_detection_note.core.fields import InputFields
 from object_detection_note.core.fields import LossKeys
 from object_detection_note.core.fields import Splits

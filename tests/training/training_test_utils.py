@@ -11,9 +11,9 @@ import tensorflow as tf
 
 from object_detection_note.core.fields import DatasetFiles
 from object_detection_note.core.fields import Splits
-from object_detection_note.data import dataset_writer
-from object_detection_note.data import synthetic_dataset
-from object_detection_note.data import synthetic_scenes
+from object_detection_note.data.writing import dataset_writer
+from object_detection_note.data.formats import synthetic_dataset
+from object_detection_note.data.formats import synthetic_scenes
 
 IMAGE_SIZE = 64
 NUM_SOURCE_CLASSES = len(synthetic_scenes.SOURCE_NAMES)

@@ -1,0 +1,1 @@
+"""Checkpoints: layouts (ours, the OD API's), restore, NOTE-head checks."""

@@ -1,0 +1,1 @@
+"""Pipeline configs: read, override, validate, preflight before a job."""

@@ -1,0 +1,1 @@
+"""One module per source dataset, converted to splits by pipelines/."""

@@ -1,0 +1,1 @@
+"""The input pipeline that training and evaluation read."""

@@ -1,0 +1,1 @@
+"""TF Example records: codec, TFRecord reading, label maps, bad records."""

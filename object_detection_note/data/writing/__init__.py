@@ -1,0 +1,1 @@
+"""Writing datasets: TFRecord shards, Beam IO, sorted runs, splits."""
