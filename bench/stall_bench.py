@@ -300,7 +300,10 @@ def _merge_case(work_dir, name, loops, timeout):
                           args=(name, paths, shard, ready, output))
   with busy_loops(loops) if loops else contextlib.nullcontext():
     child.start()
-    ready.wait()
+    while not ready.wait(1.0):  # its imports
+      if not child.is_alive():
+        raise RuntimeError('merge child (%s) exited with %s before it '
+                           'started' % (name, child.exitcode))
     load_before = machine.load_average()
     child.join(timeout)
     if child.is_alive():
@@ -310,6 +313,9 @@ def _merge_case(work_dir, name, loops, timeout):
                 'wall_s': float(timeout), 'cpu_s': None,
                 'children_cpu_s': 0.0, 'load_avg_before': load_before,
                 'load_avg_after': machine.load_average()}
+    elif child.exitcode:
+      raise RuntimeError('merge child (%s) failed with exit code %s' % (
+          name, child.exitcode))
     else:
       timing = dict(file_io.read_json(output), status='ok')
   shutil.rmtree(directory)
