@@ -51,12 +51,10 @@ from object_detection_note.data.records import tf_example_codec
 from object_detection_note.mining import box_mining
 from object_detection_note.mining import class_thresholds
 from object_detection_note.mining import mining_metrics
-from object_detection_note.mining import mining_spec
 from object_detection_note.mining import record_validation
 from object_detection_note.mining import review
 from object_detection_note.core import progress
 
-DEFAULT_SWEEP = mining_spec.DEFAULT_SWEEP
 METRICS_FILE = 'mining_metrics.json'
 
 

@@ -95,7 +95,7 @@ def _outcomes(input_images, processed, shard_records):
   stats = mining_metrics.MiningStats()
   for _ in range(processed):
     stats.add_image([1], [True], [1])
-  sweep = [[0, 0]] * len(mining_pipeline.DEFAULT_SWEEP)
+  sweep = [[0, 0]] * len(mining_spec.DEFAULT_SWEEP)
   return ([('input', input_images), ('stats', (stats, sweep))] +
           [('shard', ('s%d' % i, n)) for i, n in enumerate(shard_records)])
 
@@ -109,7 +109,7 @@ def test_count_check_fails_on_lost_records(tmp_path, input_images, processed,
                                            shards, message):
   path = str(tmp_path / 'mining_metrics.json')
   check = mining_pipeline._CheckAndWriteMetrics(path, mining_spec.MiningSpec(
-      sweep=mining_pipeline.DEFAULT_SWEEP, score_threshold=0.5,
+      sweep=mining_spec.DEFAULT_SWEEP, score_threshold=0.5,
       id_to_name={1: 'a'}, num_shards=1))
   with pytest.raises(mining_pipeline.MiningCountError, match=message):
     list(check.process(_outcomes(input_images, processed, shards)))
